@@ -1,0 +1,122 @@
+"""Settings read once from the environment into a frozen dataclass."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+UPSTREAMS = ("echo", "vertex", "gemini")
+
+# Retired model names -> a current model, so old curl examples keep working upstream.
+DEFAULT_MODEL_ALIASES: dict[str, str] = {
+    "gemini-pro": "gemini-2.5-flash",
+    "gemini-pro-vision": "gemini-2.5-flash",
+    "gemini-1.0-pro": "gemini-2.5-flash",
+    "gemini-1.0-pro-vision": "gemini-2.5-flash",
+    "gemini-1.5-flash": "gemini-2.5-flash",
+    "gemini-1.5-pro": "gemini-2.5-pro",
+}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; raised at first use, with the variable's name."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        value = int(env.get(name, "") or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, "") or default)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _aliases(env: Mapping[str, str]) -> dict[str, str]:
+    raw = env.get("STREAMGATE_MODEL_ALIASES", "")
+    if not raw:
+        return dict(DEFAULT_MODEL_ALIASES)
+    try:
+        aliases = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError("STREAMGATE_MODEL_ALIASES must be a JSON object") from exc
+    if not isinstance(aliases, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
+    ):
+        raise ConfigError(
+            "STREAMGATE_MODEL_ALIASES must map model names to model names"
+        )
+    return aliases
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway reads from its environment."""
+
+    upstream: str = "echo"
+    keys_source: str = ""
+    keys_ttl_s: float = 60.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ()
+    model_aliases: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_MODEL_ALIASES)
+    )
+    echo_delay_ms: int = 20
+    vertex_project: str = ""
+    vertex_location: str = "global"
+    vertex_base_url: str = ""
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    gemini_api_key: str = ""
+    connect_timeout_s: float = 10.0
+    idle_timeout_s: float = 300.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        upstream = env.get("STREAMGATE_UPSTREAM", "echo") or "echo"
+        if upstream not in UPSTREAMS:
+            raise ConfigError(
+                f"STREAMGATE_UPSTREAM must be one of {', '.join(UPSTREAMS)}"
+            )
+        origins = env.get("STREAMGATE_CORS_ORIGINS", "")
+        return cls(
+            upstream=upstream,
+            keys_source=env.get("STREAMGATE_KEYS", ""),
+            keys_ttl_s=_float(env, "STREAMGATE_KEYS_TTL_S", 60.0),
+            max_body_bytes=_int(env, "STREAMGATE_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            model_aliases=_aliases(env),
+            echo_delay_ms=_int(env, "STREAMGATE_ECHO_DELAY_MS", 20),
+            vertex_project=env.get("STREAMGATE_VERTEX_PROJECT")
+            or env.get("GOOGLE_CLOUD_PROJECT", ""),
+            vertex_location=env.get("STREAMGATE_VERTEX_LOCATION", "") or "global",
+            vertex_base_url=env.get("STREAMGATE_VERTEX_BASE_URL", ""),
+            gemini_base_url=env.get("STREAMGATE_GEMINI_BASE_URL", "")
+            or "https://generativelanguage.googleapis.com",
+            gemini_api_key=env.get("STREAMGATE_GEMINI_API_KEY", ""),
+            connect_timeout_s=_float(env, "STREAMGATE_CONNECT_TIMEOUT_S", 10.0),
+            idle_timeout_s=_float(env, "STREAMGATE_IDLE_TIMEOUT_S", 300.0),
+            log_level=env.get("STREAMGATE_LOG_LEVEL", "INFO") or "INFO",
+        )
+
+    @property
+    def vertex_base(self) -> str:
+        """Vertex host for the pinned location: global, multi-region, or regional."""
+        if self.vertex_base_url:
+            return self.vertex_base_url.rstrip("/")
+        if self.vertex_location == "global":
+            return "https://aiplatform.googleapis.com"
+        if self.vertex_location in ("us", "eu"):
+            return f"https://aiplatform.{self.vertex_location}.rep.googleapis.com"
+        return f"https://{self.vertex_location}-aiplatform.googleapis.com"
