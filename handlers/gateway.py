@@ -1,0 +1,12 @@
+"""Every route in one function: local emulation and single-function deploys (target `gateway`)."""
+
+from __future__ import annotations
+
+import flask
+
+from handlers.flask_adapter import serve
+
+
+def gateway(request: flask.Request) -> flask.Response:
+    """Serve a request of any route family."""
+    return serve(request, None)

@@ -1,0 +1,133 @@
+"""The real upstreams: Vertex AI (pinned project/location, ADC) and the Gemini API (our key)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from lib.config import Settings
+from lib.errors import BadRequest, ServiceUnavailable
+from lib.framing import SSE
+from lib.http_upstream import HttpStream, post_with_retries
+from lib.upstream import UpstreamCall
+
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+USER_AGENT = "streamgate/0.1"
+_POOL_SIZE = 1024
+
+_sessions: dict[str, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def shared_session(
+    name: str, factory: Callable[[], requests.Session]
+) -> requests.Session:
+    """One pooled session per process and kind, created on first use (never at import)."""
+    session = _sessions.get(name)
+    if session is None:
+        with _sessions_lock:
+            session = _sessions.get(name)
+            if session is None:
+                session = factory()
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                _sessions[name] = session
+    return session
+
+
+def _vertex_session() -> requests.Session:
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    return AuthorizedSession(credentials)
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+class _GoogleUpstream:
+    """Shared request building: body once as JSON, allow-listed headers, pinned timeouts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._timeouts = (settings.connect_timeout_s, settings.idle_timeout_s)
+
+    def _headers(self, call: UpstreamCall) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        headers.update(call.headers)
+        return headers
+
+    def _open(
+        self,
+        session: requests.Session,
+        url: str,
+        call: UpstreamCall,
+        secrets: tuple[str, ...],
+        headers: dict[str, str],
+        body: dict,
+    ) -> HttpStream:
+        if call.framing == SSE:
+            url += "?alt=sse"
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        resp = post_with_retries(session, url, data, headers, self._timeouts, secrets)
+        return HttpStream(resp, call.framing, self._settings.idle_timeout_s)
+
+
+class VertexUpstream(_GoogleUpstream):
+    """Vertex AI with our own credentials; project and location always from configuration."""
+
+    def url(self, call: UpstreamCall) -> str:
+        s = self._settings
+        if not s.vertex_project:
+            raise ServiceUnavailable(
+                "The gateway's Vertex AI project is not configured."
+            )
+        base = f"{s.vertex_base}/v1/projects/{_seg(s.vertex_project)}/locations/{_seg(s.vertex_location)}"
+        target = call.target
+        if target.endpoint:
+            return f"{base}/endpoints/{_seg(target.endpoint)}:{target.verb}"
+        return f"{base}/publishers/{_seg(target.publisher)}/models/{_seg(call.model)}:{target.verb}"
+
+    def open(self, call: UpstreamCall) -> HttpStream:
+        url = self.url(call)
+        session = shared_session("vertex", _vertex_session)
+        secrets = (self._settings.vertex_project,)
+        return self._open(
+            session, url, call, secrets, self._headers(call), dict(call.body)
+        )
+
+
+class GeminiUpstream(_GoogleUpstream):
+    """The Gemini API with our API key in a header (never in the URL)."""
+
+    def url(self, call: UpstreamCall) -> str:
+        target = call.target
+        if target.endpoint:
+            raise BadRequest(
+                "Tuned-model endpoints are served only by the Vertex AI upstream."
+            )
+        if target.publisher != "google":
+            raise BadRequest(
+                f"Publisher '{target.publisher}' is not available on the Gemini API; only 'google' is."
+            )
+        base = self._settings.gemini_base_url.rstrip("/")
+        return f"{base}/v1beta/models/{_seg(call.model)}:{target.verb}"
+
+    def open(self, call: UpstreamCall) -> HttpStream:
+        url = self.url(call)
+        key = self._settings.gemini_api_key
+        if not key:
+            raise ServiceUnavailable("The gateway's Gemini API key is not configured.")
+        headers = {**self._headers(call), "x-goog-api-key": key}
+        # Vertex-only fields the Gemini API rejects as unknown.
+        body = {k: v for k, v in call.body.items() if k != "labels"}
+        session = shared_session("gemini", requests.Session)
+        return self._open(session, url, call, (key,), headers, body)

@@ -1,0 +1,178 @@
+"""Calling a Google upstream over HTTP: retries before the first byte, error relay, chunk decoding."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+from lib.errors import GatewayError, UpstreamError, UpstreamTimeout
+from lib.framing import decode_stream
+from lib.upstream import FORWARD_RESPONSE_HEADERS
+
+MAX_ATTEMPTS = 3
+RETRY_BUDGET_S = 8.0
+SHORT_429_S = 2.0
+_MAX_ERROR_BYTES = 64 * 1024
+_KEPT_DETAILS = ("RetryInfo", "ErrorInfo", "QuotaFailure", "BadRequest", "Help")
+_URL = re.compile(r"https?://[^\s\"'<>]+")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+
+
+@contextmanager
+def map_upstream_errors(idle_timeout_s: float) -> Iterator[None]:
+    """Turn transport failures (also inside the chunk loop) into gateway errors, once."""
+    try:
+        yield
+    except requests.ConnectionError as exc:
+        if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
+            raise UpstreamTimeout(
+                f"The upstream sent nothing for {idle_timeout_s:g} s."
+            ) from exc
+        raise UpstreamError("The upstream connection failed.") from exc
+    except requests.Timeout as exc:
+        raise UpstreamTimeout(
+            f"The upstream sent nothing for {idle_timeout_s:g} s."
+        ) from exc
+    except requests.RequestException as exc:
+        raise UpstreamError("The upstream connection broke mid-response.") from exc
+
+
+def retry_delay_s(error: Mapping[str, Any]) -> float | None:
+    """The wait a RetryInfo detail asks for, in seconds."""
+    for detail in error.get("details", []) or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(
+            "RetryInfo"
+        ):
+            match = _DURATION.match(str(detail.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    text = _URL.sub(
+        lambda m: m.group() if "cloud.google.com/docs" in m.group() else "[url]", text
+    )
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:
+    kept = []
+    for detail in error.get("details", []) or []:
+        kind = str(detail.get("@type", "")) if isinstance(detail, dict) else ""
+        if kind.endswith(_KEPT_DETAILS):
+            kept.append({k: v for k, v in detail.items() if k != "metadata"})
+    return kept
+
+
+def upstream_error(resp: requests.Response, secrets: tuple[str, ...]) -> GatewayError:
+    """The client's view of a non-200 upstream answer: same status, Google's error, scrubbed."""
+    raw = resp.raw.read(_MAX_ERROR_BYTES, decode_content=True) or b""
+    resp.close()
+    try:
+        doc = json.loads(raw)
+        doc = doc[0] if isinstance(doc, list) and doc else doc
+        error = doc["error"] if isinstance(doc["error"], dict) else {}
+    except (ValueError, KeyError, TypeError, IndexError):
+        error = {}
+    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    status = resp.status_code if 400 <= resp.status_code <= 599 else 502
+    err = GatewayError(
+        _scrub(message, secrets) or f"The upstream answered HTTP {resp.status_code}.",
+        status,
+        details=[json.loads(_scrub(json.dumps(d), secrets)) for d in _details(error)],
+    )
+    delay = retry_delay_s(error)
+    if status == 429 and delay is not None:
+        err.headers["Retry-After"] = str(max(1, math.ceil(delay)))
+    return err
+
+
+def _should_retry(
+    resp: requests.Response | None, error: GatewayError | None
+) -> float | None:
+    """Seconds to wait before retrying, or None if this failure is final."""
+    if resp is None:
+        return 0.0
+    if resp.status_code == 503:
+        return 0.0
+    if resp.status_code == 429 and error is not None:
+        delay = retry_delay_s(error.to_dict()["error"])
+        return delay if delay is not None and delay <= SHORT_429_S else None
+    return None
+
+
+class HttpStream:
+    """A 200 upstream response, decoded into chunks as the bytes arrive."""
+
+    def __init__(
+        self, resp: requests.Response, framing: str, idle_timeout_s: float
+    ) -> None:
+        self._resp = resp
+        self._framing = framing
+        self._idle = idle_timeout_s
+        self.headers = {
+            k: v
+            for k, v in resp.headers.items()
+            if k.lower() in FORWARD_RESPONSE_HEADERS
+        }
+
+    def events(self) -> Iterator[bytes]:
+        with map_upstream_errors(self._idle):
+            yield from decode_stream(
+                self._framing, self._resp.iter_content(chunk_size=None)
+            )
+
+    def close(self) -> None:
+        self._resp.close()
+
+
+def post_with_retries(
+    session: requests.Session,
+    url: str,
+    data: bytes,
+    headers: Mapping[str, str],
+    timeouts: tuple[float, float],
+    secrets: tuple[str, ...],
+) -> requests.Response:
+    """POST until a 200, retrying only connection failures, 503 and short 429s, before any byte."""
+    deadline = time.monotonic() + RETRY_BUDGET_S
+    for attempt in range(MAX_ATTEMPTS):
+        resp, error = None, None
+        try:
+            with map_upstream_errors(timeouts[1]):
+                resp = session.post(
+                    url, data=data, headers=dict(headers), stream=True, timeout=timeouts
+                )
+        except UpstreamError as exc:  # connection failures; a read timeout is final
+            error = exc
+        if resp is not None and resp.status_code == 200:
+            return resp
+        if resp is not None:
+            error = upstream_error(resp, secrets)
+        wait = _should_retry(resp, error)
+        backoff = (
+            wait + 0.25 * (2**attempt) * random.uniform(0.5, 1.5)
+            if wait is not None
+            else 0
+        )
+        if (
+            wait is None
+            or attempt + 1 == MAX_ATTEMPTS
+            or time.monotonic() + backoff > deadline
+        ):
+            raise error  # type: ignore[misc]
+        time.sleep(backoff)
+    raise AssertionError("unreachable")
