@@ -1,0 +1,41 @@
+# streamgate: `make run` serves locally (echo upstream), `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+# Same as the deployed per-instance concurrency (Terraform's max_instance_request_concurrency).
+THREADS ?= 80
+KEYS_FILE ?= .local/keys.json
+
+.PHONY: run test lint venv dev-venv clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+venv: $(VENV)/.runtime
+dev-venv: $(VENV)/.dev
+
+run: venv
+	@$(BIN)/python -m tools.devkey $(KEYS_FILE)
+	STREAMGATE_KEYS=$${STREAMGATE_KEYS:-$(KEYS_FILE)} STREAMGATE_UPSTREAM=$${STREAMGATE_UPSTREAM:-echo} \
+	THREADS=$(THREADS) $(BIN)/functions-framework --target gateway --port $(PORT)
+
+lint: dev-venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build
