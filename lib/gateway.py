@@ -25,6 +25,7 @@ from lib.keystore import KeyStore
 from lib.relay import relay_chunks
 from lib.requestlog import RequestLog, configure_logging, trace_fields
 from lib.routes import Target, normalize_path
+from lib.secretenv import resolve_secret_env
 from lib.upstream import FORWARD_REQUEST_HEADERS, Upstream, UpstreamCall, make_upstream
 
 _CORS_ALLOW_HEADERS = (
@@ -251,7 +252,9 @@ def handle_request(
     if _gateway is None:
         with _lock:
             try:
-                _gateway = _gateway or Gateway.from_settings(Settings.from_env(env))
+                _gateway = _gateway or Gateway.from_settings(
+                    Settings.from_env(resolve_secret_env(env))
+                )
             except ValueError as exc:
                 configure_logging().error("configuration error: %s", exc)
                 error = ServiceUnavailable("The gateway is misconfigured; see its log.")
