@@ -66,7 +66,7 @@ class EchoStream:
         return {
             "candidates": [candidate],
             "usageMetadata": usage,
-            "modelVersion": self._call.model,
+            "modelVersion": self._call.model or self._call.target.model_name,
             "createTime": self._created,
             "responseId": self._id,
         }

@@ -112,7 +112,7 @@ def _decode_segment(segment: str) -> str:
 
 def split_path(raw_path: str) -> tuple[list[str], str]:
     """Split a raw (still percent-encoded) path into decoded segments and its `:verb`."""
-    if not raw_path.startswith("/") or len(raw_path) > 2048:
+    if not raw_path.startswith("/") or raw_path == "/" or len(raw_path) > 2048:
         raise NotFound("Unknown path.")
     segments = [_decode_segment(s) for s in raw_path[1:].split("/")]
     if any(s == "" for s in segments):
