@@ -24,6 +24,8 @@ SHORT_429_S = 2.0
 _MAX_ERROR_BYTES = 64 * 1024
 _KEPT_DETAILS = ("RetryInfo", "ErrorInfo", "QuotaFailure", "BadRequest", "Help")
 _URL = re.compile(r"https?://[^\s\"'<>]+")
+# Google API keys, OAuth access tokens and `key=` parameters, whoever's they are.
+_CREDENTIAL = re.compile(r"AIza[0-9A-Za-z_-]{20,}|ya29\.[0-9A-Za-z_.-]+|(?<=key=)[^\s&\"']+")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
@@ -62,6 +64,7 @@ def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     text = _URL.sub(
         lambda m: m.group() if "cloud.google.com/docs" in m.group() else "[url]", text
     )
+    text = _CREDENTIAL.sub("[redacted]", text)
     for secret in secrets:
         if secret:
             text = text.replace(secret, "[redacted]")
