@@ -6,7 +6,9 @@ import os
 import socket
 
 import flask
+import functions_framework
 
+from lib.errors import BadRequest
 from lib.gateway import GatewayRequest, handle_request
 
 
@@ -31,6 +33,18 @@ def _no_delay(environ: dict) -> None:
             pass
 
 
+def _body_reader(stream):
+    """`stream.read`, with a body the server cannot read (bad chunking, short) as a 400."""
+
+    def read(size: int) -> bytes:
+        try:
+            return stream.read(size)
+        except Exception:  # noqa: BLE001 - gunicorn/werkzeug raise their own types
+            raise BadRequest("The request body could not be read.") from None
+
+    return read
+
+
 def serve(request: flask.Request, families: frozenset[str] | None) -> flask.Response:
     """Run one request through the gateway and stream its body back unbuffered."""
     environ = request.environ
@@ -40,8 +54,23 @@ def serve(request: flask.Request, families: frozenset[str] | None) -> flask.Resp
         path=raw_path(environ),
         query=environ.get("QUERY_STRING", ""),
         headers={k.lower(): v for k, v in request.headers.items()},
-        read_body=request.stream.read,
+        read_body=_body_reader(request.stream),
         content_length=request.content_length,
     )
     result = handle_request(req, os.environ, families)
-    return flask.Response(result.body, status=result.status, headers=result.headers)
+    body, headers = result.body, list(result.headers)
+    if not result.streamed:
+        # An iterator, so functions-framework's `read_request` hook does not read (and
+        # buffer) an unread request body, e.g. the 1 GB behind a 413.
+        data = b"".join(result.body)
+        body, headers = iter([data]), [*headers, ("Content-Length", str(len(data)))]
+    return flask.Response(body, status=result.status, headers=headers)
+
+
+def _unrouted(error: Exception) -> flask.Response:
+    """Paths Flask's own routes cannot match (`%0A` in them, `/robots.txt`) in Google's shape."""
+    return serve(flask.request, frozenset())
+
+
+# Registers on the functions-framework app while it imports `main.py` (a no-op elsewhere).
+functions_framework.errorhandler(404)(_unrouted)

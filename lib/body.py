@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from lib.errors import BadRequest, UnsupportedMediaType
@@ -36,13 +37,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    # `1e999` would parse as inf and go upstream as `Infinity`, which is not JSON.
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number too large")
+    return value
+
+
 def parse_json(raw: bytes, content_type: str) -> dict[str, Any]:
     """The body as a JSON object, or a 4xx that says what is wrong with it."""
     media = content_type.split(";")[0].strip().lower()
     is_json = media in ("", "application/json") or media.endswith("+json")
     try:
         text = raw.decode("utf-8")
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float
+        )
     except UnicodeDecodeError:
         raise BadRequest("The request body is not valid UTF-8.") from None
     except RecursionError:

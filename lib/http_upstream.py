@@ -25,7 +25,9 @@ _MAX_ERROR_BYTES = 64 * 1024
 _KEPT_DETAILS = ("RetryInfo", "ErrorInfo", "QuotaFailure", "BadRequest", "Help")
 _URL = re.compile(r"https?://[^\s\"'<>]+")
 # Google API keys, OAuth access tokens and `key=` parameters, whoever's they are.
-_CREDENTIAL = re.compile(r"AIza[0-9A-Za-z_-]{20,}|ya29\.[0-9A-Za-z_.-]+|(?<=key=)[^\s&\"']+")
+_CREDENTIAL = re.compile(
+    r"AIza[0-9A-Za-z_-]{20,}|ya29\.[0-9A-Za-z_.-]+|(?<=key=)[^\s&\"']+"
+)
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
