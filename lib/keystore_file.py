@@ -1,0 +1,80 @@
+"""The key document in a local file: read it; change it under an flock with an atomic rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from lib.keyring import KeyRing
+from lib.keysource import Change, KeySourceError, apply_change
+
+
+class FileKeyBackend:
+    """A keys file; writers serialise on `<file>.lock` and replace the file in one rename."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+
+    def read(self) -> bytes:
+        """The file's bytes (KeySourceError if it cannot be read)."""
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise KeySourceError(
+                f"cannot read the keys file ({exc.strerror})"
+            ) from None
+
+    def update(self, change: Change) -> KeyRing:
+        """Read, change and rewrite the file while holding the lock."""
+        with self._locked():
+            try:
+                raw: bytes | None = self.path.read_bytes()
+            except FileNotFoundError:
+                raw = None
+            except OSError as exc:
+                raise KeySourceError(
+                    f"cannot read the keys file ({exc.strerror})"
+                ) from None
+            ring, data = apply_change(raw, change)
+            if data is not None:
+                self._replace(data)
+            return ring
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        # The lock lives in its own file: the keys file's inode changes with every rename.
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
+
+    def _replace(self, data: bytes) -> None:
+        mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, mode)
+            os.replace(
+                tmp, self.path
+            )  # readers see the old file or the new one, never half
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
