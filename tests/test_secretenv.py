@@ -1,0 +1,217 @@
+"""`resolve_secret_env`: the Gemini key and Google WIF config from Secrets Manager (moto server on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lib.aws_secrets
+from lib import secretenv
+from lib.config import ConfigError
+from lib.secretenv import resolve_secret_env
+from tests.conftest import KEYS, SECRETS
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+GEMINI_SECRET_VALUE = "AIzaSy-from-secrets-manager-EEEEEEEEEEEEEEEEEE"
+NOT_JSON = "AIzaSy-not-json-FFFFFFFFFFFFFFFFFFFF"
+SECRETS.update({GEMINI_SECRET_VALUE, NOT_JSON})
+
+
+def wif_config(token_url: str) -> dict:
+    """What `gcloud iam workload-identity-pools create-cred-config ... --aws` writes; STS is `token_url`."""
+    pool = "projects/123456789012/locations/global/workloadIdentityPools/streamgate"
+    return {
+        "universe_domain": "googleapis.com",
+        "type": "external_account",
+        "audience": f"//iam.googleapis.com/{pool}/providers/aws",
+        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+        "token_url": token_url,
+        "credential_source": {
+            "environment_id": "aws1",
+            "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
+            "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+        },
+    }
+
+
+class MotoSecrets:
+    """Secrets Manager as moto's real HTTP server on 127.0.0.1, and the env that points boto3 at it."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+    def start(self) -> MotoSecrets:
+        self.server.start()
+        host, port = self.server.get_host_and_port()
+        self.env = {
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+        }
+        return self
+
+    def put(self, name: str, value: str) -> str:
+        """Create a secret; returns its ARN."""
+        import boto3
+
+        client = boto3.client(
+            "secretsmanager",
+            region_name=REGION,
+            endpoint_url=self.env["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        return client.create_secret(Name=name, SecretString=value)["ARN"]
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_secrets() -> Iterator[MotoSecrets]:
+    secrets = MotoSecrets().start()
+    yield secrets
+    secrets.stop()
+
+
+@pytest.fixture
+def aws_env(
+    moto_secrets: MotoSecrets, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """os.environ pointing boto3 at moto; fresh caches so each test really fetches."""
+    for name, value in moto_secrets.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.setattr(secretenv, "_values", {})
+    monkeypatch.setattr(secretenv, "_files", {})
+    # Clients are cached per region; another module's moto server must not answer here.
+    monkeypatch.setattr(lib.aws_secrets, "_clients", {})
+    return dict(os.environ)
+
+
+def test_without_secret_variables_the_environment_is_returned_as_is():
+    env = {"STREAMGATE_UPSTREAM": "gemini", "STREAMGATE_GEMINI_API_KEY": "direct"}
+    assert resolve_secret_env(env) is env
+
+
+def test_boto3_is_not_imported_when_no_secret_is_named(keys_file: Path):
+    """A deployment without secrets never loads boto3, even after serving a request."""
+    code = (
+        "import json, sys, os, io\n"
+        "import main\n"
+        "from lib.gateway import GatewayRequest, handle_request\n"
+        "body = json.dumps({'contents': [{'parts': [{'text': 'hi'}]}]}).encode()\n"
+        "req = GatewayRequest('POST', '/v1beta/models/m:generateContent', '',\n"
+        "    {'x-goog-api-key': os.environ['KEY']}, io.BytesIO(body).read, len(body))\n"
+        "result = handle_request(req, os.environ)\n"
+        "print(json.dumps([result.status, 'boto3' in sys.modules, 'botocore' in sys.modules]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGATE_")}
+    env.update(STREAMGATE_KEYS=str(keys_file), STREAMGATE_UPSTREAM="echo")
+    env["KEY"] = KEYS["team-a"]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(out.stdout.splitlines()[-1]) == [200, False, False]
+
+
+@pytest.mark.parametrize("form", ["arn", "name"])
+def test_gemini_key_is_read_from_the_secret(
+    aws_env: dict, moto_secrets: MotoSecrets, form: str
+):
+    arn = moto_secrets.put(f"streamgate/gemini-key-{form}", GEMINI_SECRET_VALUE + "\n")
+    reference = (
+        arn if form == "arn" else f"aws-secretsmanager://streamgate/gemini-key-{form}"
+    )
+    env = {**aws_env, "STREAMGATE_GEMINI_API_KEY_SECRET": reference}
+    resolved = resolve_secret_env(env)
+    assert resolved["STREAMGATE_GEMINI_API_KEY"] == GEMINI_SECRET_VALUE
+    assert "STREAMGATE_GEMINI_API_KEY" not in env  # the input is not modified
+
+
+def test_the_secret_is_fetched_once_per_process(
+    aws_env: dict, moto_secrets: MotoSecrets
+):
+    import boto3
+
+    arn = moto_secrets.put("streamgate/once", GEMINI_SECRET_VALUE)
+    env = {**aws_env, "STREAMGATE_GEMINI_API_KEY_SECRET": arn}
+    assert resolve_secret_env(env)["STREAMGATE_GEMINI_API_KEY"] == GEMINI_SECRET_VALUE
+    boto3.client("secretsmanager", region_name=REGION).delete_secret(
+        SecretId=arn, ForceDeleteWithoutRecovery=True
+    )
+    assert resolve_secret_env(env)["STREAMGATE_GEMINI_API_KEY"] == GEMINI_SECRET_VALUE
+
+
+def test_google_credentials_land_in_a_private_file(
+    aws_env: dict, moto_secrets: MotoSecrets
+):
+    config = json.dumps(wif_config("https://sts.googleapis.com/v1/token"))
+    arn = moto_secrets.put("streamgate/google-wif", config)
+    env = {
+        **aws_env,
+        "STREAMGATE_GOOGLE_CREDENTIALS_SECRET": arn,
+        "STREAMGATE_VERTEX_PROJECT": "pinned-proj",
+    }
+    resolved = resolve_secret_env(env)
+    path = Path(resolved["GOOGLE_APPLICATION_CREDENTIALS"])
+    assert path.read_text() == config
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # google-auth reads os.environ; the project spares it a Cloud Resource Manager lookup.
+    assert os.environ["GOOGLE_APPLICATION_CREDENTIALS"] == str(path)
+    assert os.environ["GOOGLE_CLOUD_PROJECT"] == "pinned-proj"
+    assert resolve_secret_env(env)["GOOGLE_APPLICATION_CREDENTIALS"] == str(path)
+    path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("variable", "reference", "message"),
+    [
+        (
+            "STREAMGATE_GEMINI_API_KEY_SECRET",
+            "streamgate/plain-name",
+            "must be a Secrets Manager ARN",
+        ),
+        (
+            "STREAMGATE_GEMINI_API_KEY_SECRET",
+            "aws-secretsmanager://streamgate/missing",
+            "ResourceNotFoundException",
+        ),
+        (
+            "STREAMGATE_GOOGLE_CREDENTIALS_SECRET",
+            "aws-secretsmanager://streamgate/not-json",
+            "not a Google credentials JSON",
+        ),
+    ],
+)
+def test_unusable_secrets_are_configuration_errors(
+    aws_env: dict, moto_secrets: MotoSecrets, variable, reference, message
+):
+    if reference.endswith("not-json"):
+        moto_secrets.put("streamgate/not-json", NOT_JSON)
+    with pytest.raises(ConfigError) as caught:
+        resolve_secret_env({**aws_env, variable: reference})
+    assert message in str(caught.value)
+    assert variable in str(caught.value)
+    assert "AIzaSy" not in str(caught.value)
