@@ -1,0 +1,126 @@
+variable "adapter_layer_arn" {
+  description = "ARN of the AWS Lambda Web Adapter layer (x86_64); null = arn:aws:lambda:<region>:753240598075:layer:LambdaAdapterLayerX86:27."
+  type        = string
+  default     = null
+}
+
+variable "extra_environment" {
+  description = "More environment variables for every function (e.g. STREAMGATE_LOG_LEVEL); the ones this stack sets win."
+  type        = map(string)
+  default     = {}
+}
+
+variable "function_url" {
+  description = "A Lambda Function URL per route family (RESPONSE_STREAM when streaming): off by default; authorization_type NONE leaves auth to the API keys the function checks, AWS_IAM requires SigV4 callers."
+  type = object({
+    authorization_type = optional(string, "NONE")
+    enabled            = optional(bool, false)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["NONE", "AWS_IAM"], var.function_url.authorization_type)
+    error_message = "function_url.authorization_type must be NONE or AWS_IAM."
+  }
+}
+
+variable "lambda" {
+  description = "Lambda settings shared by every route family: memory (MB, CPU scales with it), reserved concurrency (null = unreserved), gunicorn THREADS and timeout (s, at most 900)."
+  type = object({
+    memory_size          = optional(number, 1024)
+    reserved_concurrency = optional(number)
+    threads              = optional(number, 2)
+    timeout              = optional(number, 900)
+  })
+  default = {}
+
+  validation {
+    condition     = var.lambda.timeout >= 1 && var.lambda.timeout <= 900
+    error_message = "lambda.timeout must be between 1 and 900 seconds."
+  }
+  validation {
+    condition     = var.lambda.threads >= 2
+    error_message = "lambda.threads must be at least 2 (one thread makes gunicorn's sync worker, which aborts long streams)."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps the functions' and the REST API's logs."
+  type        = number
+  default     = 30
+}
+
+variable "package_path" {
+  description = "The deployment zip built by `make package-aws` (run.sh at its root), relative to this directory unless absolute."
+  type        = string
+  default     = "../../build/streamgate-aws.zip"
+}
+
+variable "prefix" {
+  description = "Prefix of every resource name (lowercase letters, digits, hyphens; ends with a hyphen)."
+  type        = string
+  default     = "streamgate-"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,18}-$", var.prefix))
+    error_message = "prefix must be 2-20 lowercase letters, digits or hyphens, start with a letter and end with a hyphen."
+  }
+}
+
+variable "region" {
+  description = "AWS region of the whole stack."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "rest_api" {
+  description = "The REST API front door (streams with response_transfer_mode STREAM): enabled, stage name, and whether to set this region's API Gateway CloudWatch role (an account-wide setting that logging needs)."
+  type = object({
+    enabled                     = optional(bool, true)
+    manage_account_logging_role = optional(bool, true)
+    stage_name                  = optional(string, "live")
+  })
+  default = {}
+}
+
+variable "runtime" {
+  description = "Gateway runtime settings: allowed CORS origins, upstream idle timeout, and how long a key document is cached."
+  type = object({
+    cors_origins   = optional(list(string), [])
+    idle_timeout_s = optional(number, 300)
+    keys_ttl_s     = optional(number, 60)
+  })
+  default = {}
+}
+
+variable "streaming" {
+  description = "Stream responses: the Lambda Web Adapter layer runs the app (handler run.sh) in response_stream mode. false = buffered handler handlers.aws_lambda.lambda_handler."
+  type        = bool
+  default     = true
+}
+
+variable "tags" {
+  description = "Tags for every resource (provider default_tags)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "upstream" {
+  description = "Where requests go: echo (no upstream), vertex (Vertex AI through Workload Identity Federation) or gemini (Gemini API key from Secrets Manager)."
+  type        = string
+  default     = "echo"
+
+  validation {
+    condition     = contains(["echo", "vertex", "gemini"], var.upstream)
+    error_message = "upstream must be echo, vertex or gemini."
+  }
+}
+
+variable "vertex" {
+  description = "Vertex AI upstream: Google Cloud project (required when upstream is vertex) and location (global, us, eu or a region)."
+  type = object({
+    location = optional(string, "global")
+    project  = optional(string)
+  })
+  default = {}
+}

@@ -1,0 +1,90 @@
+locals {
+  prefix = var.prefix
+
+  # One entry per route family of lib/routes.py: the functions-framework target (FAMILY_TARGETS)
+  # and the literal path prefixes the family owns. The exact paths come from the route table
+  # through openapi.yaml.tftpl; tests/test_terraform.py keeps this map in step with the code.
+  routes = {
+    gemini = {
+      entry_point   = "gemini_stream"
+      path_prefixes = ["/v1/models", "/v1beta"]
+    }
+    platform = {
+      entry_point   = "platform_stream"
+      path_prefixes = ["/api"]
+    }
+    vertex = {
+      entry_point   = "vertex_stream"
+      path_prefixes = ["/v1/projects", "/v1/publishers", "/v1beta1"]
+    }
+  }
+
+  gateway_region = coalesce(var.gateway.region, var.region)
+  source_dir     = coalesce(var.source_dir, abspath("${path.module}/../.."))
+  vertex_project = coalesce(var.vertex.project, var.project_id)
+
+  # The zip holds what the buildpack needs (main.py, requirements.txt, lib/, handlers/).
+  source_excludes = [
+    "**/__pycache__", "**/*.pyc", ".ci", ".git", ".hypothesis", ".local", ".pytest_cache",
+    ".ruff_cache", ".venv", ".venv-*", "bench", "build", "dist", "docs", "terraform", "tests",
+    "tools", "requirements-dev.txt",
+  ]
+
+  apis = merge(
+    {
+      for service in [
+        "apigateway.googleapis.com", "artifactregistry.googleapis.com",
+        "cloudbuild.googleapis.com", "cloudfunctions.googleapis.com", "iam.googleapis.com",
+        "logging.googleapis.com", "run.googleapis.com", "secretmanager.googleapis.com",
+        "servicecontrol.googleapis.com", "servicemanagement.googleapis.com",
+        "storage.googleapis.com",
+      ] : service => var.project_id
+    },
+    var.upstream == "vertex" ? { "aiplatform.googleapis.com" = local.vertex_project } : {},
+  )
+
+  # Environment of every function: the variables lib/config.py reads. THREADS (gunicorn
+  # threads) equals the per-instance concurrency, as Google recommends for Python.
+  common_environment = {
+    STREAMGATE_CORS_ORIGINS   = join(",", var.runtime.cors_origins)
+    STREAMGATE_IDLE_TIMEOUT_S = tostring(var.runtime.idle_timeout_s)
+    STREAMGATE_KEYS           = google_secret_manager_secret.keys.id
+    STREAMGATE_KEYS_TTL_S     = tostring(var.runtime.keys_ttl_s)
+    STREAMGATE_UPSTREAM       = var.upstream
+    THREADS                   = tostring(var.function.max_instance_request_concurrency)
+  }
+  upstream_environment = {
+    echo   = {}
+    gemini = {}
+    vertex = {
+      STREAMGATE_VERTEX_LOCATION = var.vertex.location
+      STREAMGATE_VERTEX_PROJECT  = local.vertex_project
+    }
+  }
+  # Injected by Cloud Run from Secret Manager (variable name => secret id, version "latest").
+  upstream_secret_environment = {
+    echo   = {}
+    gemini = { STREAMGATE_GEMINI_API_KEY = one(google_secret_manager_secret.gemini_api_key[*].secret_id) }
+    vertex = {}
+  }
+  environment        = merge(var.extra_environment, local.common_environment, local.upstream_environment[var.upstream])
+  secret_environment = local.upstream_secret_environment[var.upstream]
+
+  # The secrets the function's service account may read: exactly these.
+  function_secrets = merge(
+    { keys = google_secret_manager_secret.keys.secret_id },
+    var.upstream == "gemini" ? { gemini_api_key = one(google_secret_manager_secret.gemini_api_key[*].secret_id) } : {},
+  )
+
+  # The OpenAPI spec with each family's function URL as backend address and JWT audience.
+  openapi_spec = templatefile("${path.module}/openapi.yaml.tftpl", {
+    for family, _ in local.routes : "backend_${family}" => google_cloudfunctions2_function.family[family].service_config[0].uri
+  })
+
+  streaming_gateway_id     = "${local.prefix}gateway"
+  streaming_gateway_script = abspath("${path.module}/scripts/streaming_gateway.py")
+  gateway_hostname = coalesce(
+    one(data.external.streaming_gateway[*].result.default_hostname),
+    one(google_api_gateway_gateway.buffered[*].default_hostname),
+  )
+}

@@ -1,0 +1,123 @@
+variable "build_service_account" {
+  description = "Email of the service account Cloud Build uses to build the functions; null keeps the project's default build account."
+  type        = string
+  default     = null
+}
+
+variable "enable_apis" {
+  description = "Enable the Google APIs this stack needs (never disabled on destroy)."
+  type        = bool
+  default     = true
+}
+
+variable "extra_environment" {
+  description = "More environment variables for every function (e.g. STREAMGATE_LOG_LEVEL); the ones this stack sets win."
+  type        = map(string)
+  default     = {}
+}
+
+variable "function" {
+  description = "Cloud Run functions (gen2) settings shared by every route family."
+  type = object({
+    available_cpu                    = optional(string, "1")
+    available_memory                 = optional(string, "512Mi")
+    max_instance_count               = optional(number, 20)
+    max_instance_request_concurrency = optional(number, 80)
+    min_instance_count               = optional(number, 0)
+    timeout_seconds                  = optional(number, 3600)
+  })
+  default = {}
+
+  validation {
+    condition     = tonumber(var.function.available_cpu) >= 1
+    error_message = "available_cpu must be at least 1: more than one request per instance needs a whole vCPU."
+  }
+  validation {
+    condition     = var.function.max_instance_request_concurrency >= 1 && var.function.max_instance_request_concurrency <= 1000
+    error_message = "max_instance_request_concurrency must be between 1 and 1000."
+  }
+  validation {
+    condition     = var.function.timeout_seconds >= 1 && var.function.timeout_seconds <= 3600
+    error_message = "timeout_seconds must be between 1 and 3600 (the HTTP function maximum)."
+  }
+}
+
+variable "gateway" {
+  description = "API Gateway: region (null = var.region; it must be an API Gateway region), streaming (create the gateway with streaming on, see streaming.tf) and the Python that runs scripts/streaming_gateway.py."
+  type = object({
+    python    = optional(string, "python3")
+    region    = optional(string)
+    streaming = optional(bool, true)
+  })
+  default = {}
+}
+
+variable "key_admins" {
+  description = "Members (e.g. \"user:ops@example.com\") who may edit the key document with the key CLI (a custom role on that secret only)."
+  type        = list(string)
+  default     = []
+}
+
+variable "labels" {
+  description = "Labels for every resource that takes them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "prefix" {
+  description = "Prefix of every resource name (lowercase letters, digits, hyphens; ends with a hyphen)."
+  type        = string
+  default     = "streamgate-"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,18}-$", var.prefix))
+    error_message = "prefix must be 2-20 lowercase letters, digits or hyphens, start with a letter and end with a hyphen."
+  }
+}
+
+variable "project_id" {
+  description = "Google Cloud project that hosts the functions, secrets and gateway."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions and the source bucket."
+  type        = string
+  default     = "us-central1"
+}
+
+variable "runtime" {
+  description = "Gateway runtime settings: allowed CORS origins, upstream idle timeout, and how long a key document is cached."
+  type = object({
+    cors_origins   = optional(list(string), [])
+    idle_timeout_s = optional(number, 300)
+    keys_ttl_s     = optional(number, 60)
+  })
+  default = {}
+}
+
+variable "source_dir" {
+  description = "Directory zipped as the functions' source (main.py and requirements.txt at its root); null = the repository root."
+  type        = string
+  default     = null
+}
+
+variable "upstream" {
+  description = "Where requests go: echo (no upstream, for smoke tests), vertex (Vertex AI as the function's service account) or gemini (Gemini API key from Secret Manager)."
+  type        = string
+  default     = "echo"
+
+  validation {
+    condition     = contains(["echo", "vertex", "gemini"], var.upstream)
+    error_message = "upstream must be echo, vertex or gemini."
+  }
+}
+
+variable "vertex" {
+  description = "Vertex AI upstream: project (null = project_id) and location (global, us, eu or a region)."
+  type = object({
+    location = optional(string, "global")
+    project  = optional(string)
+  })
+  default = {}
+}
