@@ -8,7 +8,7 @@ PORT ?= 8080
 THREADS ?= 80
 KEYS_FILE ?= .local/keys.json
 
-.PHONY: run test lint venv dev-venv clean
+.PHONY: run test lint venv dev-venv clean package-aws openapi terraform-checks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,15 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build
+
+# The AWS Lambda deployment zip (runtime dependencies only) that terraform/aws uploads.
+package-aws: venv
+	$(BIN)/python -m tools.package_aws
+
+# Regenerate terraform/gcp/openapi.yaml.tftpl from the route table (a test fails when it is stale).
+openapi: venv
+	$(BIN)/python -m tools.openapi
+
+# terraform fmt -check (when a terraform binary is present) and checkov in its own venv.
+terraform-checks:
+	bash .ci/terraform-checks.sh

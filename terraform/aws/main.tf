@@ -30,7 +30,9 @@ locals {
   streaming_environment = var.streaming ? {
     AWS_LAMBDA_EXEC_WRAPPER = "/opt/bootstrap"
     AWS_LWA_INVOKE_MODE     = "response_stream"
-    PORT                    = "8080"
+    # A TCP readiness check: an HTTP probe would build the gateway and log a request line.
+    AWS_LWA_READINESS_CHECK_PROTOCOL = "tcp"
+    PORT                             = "8080"
   } : {}
 
   # Environment of every function: the variables lib/config.py reads.
