@@ -13,7 +13,9 @@ from lib.keyring import hash_key
 from tests.fakes import FakeUpstream
 from tests.gateway_process import GatewayProcess
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures"
+FIXTURES = (
+    Path(__file__).resolve().parent / "data" / "fixtures"
+)  # copies of ../shared/fixtures
 DATA = Path(__file__).resolve().parent / "data"
 
 KEYS = {

@@ -315,12 +315,13 @@ def test_aws_sets_every_required_variable(upstream: str, streaming: bool) -> Non
 
 def test_aws_streaming_environment_runs_the_web_adapter() -> None:
     text = (TERRAFORM / "aws/main.tf").read_text()
-    for line in (
-        'AWS_LAMBDA_EXEC_WRAPPER = "/opt/bootstrap"',
-        'AWS_LWA_INVOKE_MODE     = "response_stream"',
-        'PORT                    = "8080"',
+    for name, value in (
+        ("AWS_LAMBDA_EXEC_WRAPPER", "/opt/bootstrap"),
+        ("AWS_LWA_INVOKE_MODE", "response_stream"),
+        ("AWS_LWA_READINESS_CHECK_PROTOCOL", "tcp"),
+        ("PORT", "8080"),
     ):
-        assert line in text
+        assert re.search(rf'\b{name}\s*=\s*"{value}"', text), name
     locals_ = load_stack("aws")["locals"]
     assert locals_["handler"] == (
         '${var.streaming ? "run.sh" : "handlers.aws_lambda.lambda_handler"}'
