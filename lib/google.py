@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from lib.config import Settings
 from lib.errors import BadRequest, ServiceUnavailable
@@ -20,33 +20,35 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 USER_AGENT = "streamgate/0.1"
 _POOL_SIZE = 1024
 
-_sessions: dict[str, requests.Session] = {}
-_sessions_lock = threading.Lock()
+_pools: dict[str, Any] = {}
+_pools_lock = threading.Lock()
 
 
-def shared_session(
-    name: str, factory: Callable[[], requests.Session]
-) -> requests.Session:
-    """One pooled session per process and kind, created on first use (never at import)."""
-    session = _sessions.get(name)
-    if session is None:
-        with _sessions_lock:
-            session = _sessions.get(name)
-            if session is None:
-                session = factory()
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
-                _sessions[name] = session
-    return session
+def _pool() -> urllib3.PoolManager:
+    # urllib3 directly: requests' per-call environment lookups and merging cost ~0.5 ms a request.
+    return urllib3.PoolManager(
+        num_pools=4, maxsize=_POOL_SIZE, block=False, retries=False
+    )
 
 
-def _vertex_session() -> requests.Session:
+def shared_http(name: str, factory: Callable[[], Any]) -> Any:
+    """One connection pool per process and kind, created on first use (never at import)."""
+    http = _pools.get(name)
+    if http is None:
+        with _pools_lock:
+            http = _pools.get(name)
+            if http is None:
+                http = _pools[name] = factory()
+    return http
+
+
+def _vertex_http() -> Any:
+    """Our Application Default Credentials over a pool; tokens refresh before they expire."""
     import google.auth
-    from google.auth.transport.requests import AuthorizedSession
+    from google.auth.transport.urllib3 import AuthorizedHttp
 
     credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    return AuthorizedSession(credentials)
+    return AuthorizedHttp(credentials, http=_pool())
 
 
 def _seg(value: str) -> str:
@@ -61,13 +63,17 @@ class _GoogleUpstream:
         self._timeouts = (settings.connect_timeout_s, settings.idle_timeout_s)
 
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": USER_AGENT,
+        }
         headers.update(call.headers)
         return headers
 
     def _open(
         self,
-        session: requests.Session,
+        http: Any,
         url: str,
         call: UpstreamCall,
         secrets: tuple[str, ...],
@@ -77,7 +83,7 @@ class _GoogleUpstream:
         if call.framing == SSE:
             url += "?alt=sse"
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        resp = post_with_retries(session, url, data, headers, self._timeouts, secrets)
+        resp = post_with_retries(http, url, data, headers, self._timeouts, secrets)
         return HttpStream(resp, call.framing, self._settings.idle_timeout_s)
 
 
@@ -98,10 +104,10 @@ class VertexUpstream(_GoogleUpstream):
 
     def open(self, call: UpstreamCall) -> HttpStream:
         url = self.url(call)
-        session = shared_session("vertex", _vertex_session)
+        http = shared_http("vertex", _vertex_http)
         secrets = (self._settings.vertex_project,)
         return self._open(
-            session, url, call, secrets, self._headers(call), dict(call.body)
+            http, url, call, secrets, self._headers(call), dict(call.body)
         )
 
 
@@ -129,5 +135,5 @@ class GeminiUpstream(_GoogleUpstream):
         headers = {**self._headers(call), "x-goog-api-key": key}
         # Vertex-only fields the Gemini API rejects as unknown.
         body = {k: v for k, v in call.body.items() if k != "labels"}
-        session = shared_session("gemini", requests.Session)
-        return self._open(session, url, call, (key,), headers, body)
+        http = shared_http("gemini", _pool)
+        return self._open(http, url, call, (key,), headers, body)

@@ -9,14 +9,17 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from urllib3.exceptions import ReadTimeoutError
+from urllib3 import BaseHTTPResponse, Timeout
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from lib.errors import GatewayError, UpstreamError, UpstreamTimeout
 from lib.framing import decode_stream
 from lib.upstream import FORWARD_RESPONSE_HEADERS
+
+if TYPE_CHECKING:
+    from urllib3 import PoolManager
 
 MAX_ATTEMPTS = 3
 RETRY_BUDGET_S = 8.0
@@ -36,18 +39,12 @@ def map_upstream_errors(idle_timeout_s: float) -> Iterator[None]:
     """Turn transport failures (also inside the chunk loop) into gateway errors, once."""
     try:
         yield
-    except requests.ConnectionError as exc:
-        if isinstance(exc.args[0] if exc.args else None, ReadTimeoutError):
-            raise UpstreamTimeout(
-                f"The upstream sent nothing for {idle_timeout_s:g} s."
-            ) from exc
-        raise UpstreamError("The upstream connection failed.") from exc
-    except requests.Timeout as exc:
+    except ReadTimeoutError as exc:
         raise UpstreamTimeout(
             f"The upstream sent nothing for {idle_timeout_s:g} s."
         ) from exc
-    except requests.RequestException as exc:
-        raise UpstreamError("The upstream connection broke mid-response.") from exc
+    except (HTTPError, OSError) as exc:
+        raise UpstreamError("The upstream connection failed.") from exc
 
 
 def retry_delay_s(error: Mapping[str, Any]) -> float | None:
@@ -82,9 +79,12 @@ def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:
     return kept
 
 
-def upstream_error(resp: requests.Response, secrets: tuple[str, ...]) -> GatewayError:
+def upstream_error(resp: BaseHTTPResponse, secrets: tuple[str, ...]) -> GatewayError:
     """The client's view of a non-200 upstream answer: same status, Google's error, scrubbed."""
-    raw = resp.raw.read(_MAX_ERROR_BYTES, decode_content=True) or b""
+    try:
+        raw = resp.read(_MAX_ERROR_BYTES, decode_content=True) or b""
+    except (HTTPError, OSError):
+        raw = b""
     resp.close()
     try:
         doc = json.loads(raw)
@@ -93,9 +93,9 @@ def upstream_error(resp: requests.Response, secrets: tuple[str, ...]) -> Gateway
     except (ValueError, KeyError, TypeError, IndexError):
         error = {}
     message = error.get("message") if isinstance(error.get("message"), str) else ""
-    status = resp.status_code if 400 <= resp.status_code <= 599 else 502
+    status = resp.status if 400 <= resp.status <= 599 else 502
     err = GatewayError(
-        _scrub(message, secrets) or f"The upstream answered HTTP {resp.status_code}.",
+        _scrub(message, secrets) or f"The upstream answered HTTP {resp.status}.",
         status,
         details=[json.loads(_scrub(json.dumps(d), secrets)) for d in _details(error)],
     )
@@ -106,14 +106,12 @@ def upstream_error(resp: requests.Response, secrets: tuple[str, ...]) -> Gateway
 
 
 def _should_retry(
-    resp: requests.Response | None, error: GatewayError | None
+    resp: BaseHTTPResponse | None, error: GatewayError | None
 ) -> float | None:
     """Seconds to wait before retrying, or None if this failure is final."""
-    if resp is None:
+    if resp is None or resp.status == 503:
         return 0.0
-    if resp.status_code == 503:
-        return 0.0
-    if resp.status_code == 429 and error is not None:
+    if resp.status == 429 and error is not None:
         delay = retry_delay_s(error.to_dict()["error"])
         return delay if delay is not None and delay <= SHORT_429_S else None
     return None
@@ -123,11 +121,12 @@ class HttpStream:
     """A 200 upstream response, decoded into chunks as the bytes arrive."""
 
     def __init__(
-        self, resp: requests.Response, framing: str, idle_timeout_s: float
+        self, resp: BaseHTTPResponse, framing: str, idle_timeout_s: float
     ) -> None:
         self._resp = resp
         self._framing = framing
         self._idle = idle_timeout_s
+        self._done = False
         self.headers = {
             k: v
             for k, v in resp.headers.items()
@@ -137,42 +136,52 @@ class HttpStream:
     def events(self) -> Iterator[bytes]:
         with map_upstream_errors(self._idle):
             yield from decode_stream(
-                self._framing, self._resp.iter_content(chunk_size=None)
+                self._framing, self._resp.stream(None, decode_content=True)
             )
+        self._done = True
 
     def close(self) -> None:
-        self._resp.close()
+        """Keep a fully read connection for reuse; drop one left mid-stream."""
+        if self._done:
+            self._resp.release_conn()
+        else:
+            self._resp.close()
 
 
 def post_with_retries(
-    session: requests.Session,
+    http: PoolManager,
     url: str,
     data: bytes,
     headers: Mapping[str, str],
     timeouts: tuple[float, float],
     secrets: tuple[str, ...],
-) -> requests.Response:
+) -> BaseHTTPResponse:
     """POST until a 200, retrying only connection failures, 503 and short 429s, before any byte."""
     deadline = time.monotonic() + RETRY_BUDGET_S
+    timeout = Timeout(connect=timeouts[0], read=timeouts[1])
     for attempt in range(MAX_ATTEMPTS):
         resp, error = None, None
         try:
             with map_upstream_errors(timeouts[1]):
-                resp = session.post(
-                    url, data=data, headers=dict(headers), stream=True, timeout=timeouts
+                resp = http.urlopen(
+                    "POST",
+                    url,
+                    body=data,
+                    headers=dict(headers),
+                    timeout=timeout,
+                    retries=False,
+                    preload_content=False,
+                    decode_content=True,
                 )
         except UpstreamError as exc:  # connection failures; a read timeout is final
             error = exc
-        if resp is not None and resp.status_code == 200:
+        if resp is not None and resp.status == 200:
             return resp
         if resp is not None:
             error = upstream_error(resp, secrets)
         wait = _should_retry(resp, error)
-        backoff = (
-            wait + 0.25 * (2**attempt) * random.uniform(0.5, 1.5)
-            if wait is not None
-            else 0
-        )
+        jitter = 0.25 * (2**attempt) * random.uniform(0.5, 1.5)
+        backoff = wait + jitter if wait is not None else 0
         if (
             wait is None
             or attempt + 1 == MAX_ATTEMPTS
