@@ -8,7 +8,7 @@ PORT ?= 8080
 THREADS ?= 80
 KEYS_FILE ?= .local/keys.json
 
-.PHONY: run test lint venv dev-venv clean package-aws openapi terraform-checks
+.PHONY: run test lint venv dev-venv clean package-aws openapi terraform-checks hardening
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +51,7 @@ openapi: venv
 # terraform fmt -check (when a terraform binary is present) and checkov in its own venv.
 terraform-checks:
 	bash .ci/terraform-checks.sh
+
+# The hardening report: larger fuzz, hostile-input, fault and disconnect runs, then a table (~2 min).
+hardening: dev-venv
+	$(BIN)/python -m tools.hardening

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from lib.errors import BadRequest, UnsupportedMediaType
@@ -30,6 +31,7 @@ _SNAKE = {
     "cached_content": "cachedContent",
 }
 LEGACY_FIELDS = ("model", "instances", "parameters", "voice")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _JSON_TYPE_NAMES = {list: "an array", dict: "an object", str: "a string"}
 
 
@@ -43,6 +45,17 @@ def _finite_float(text: str) -> float:
     if math.isinf(value):
         raise ValueError("number too large")
     return value
+
+
+def _check_encodable(text: str, body: Any) -> None:
+    # A lone `\ud800` escape parses to a str that cannot be sent upstream as UTF-8.
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise BadRequest("The request body has an unpaired surrogate.") from None
+        except RecursionError:
+            raise BadRequest("The request body is nested too deeply.") from None
 
 
 def parse_json(raw: bytes, content_type: str) -> dict[str, Any]:
@@ -72,6 +85,7 @@ def parse_json(raw: bytes, content_type: str) -> dict[str, Any]:
         raise BadRequest(f"The request body is not valid JSON ({reason}).") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
+    _check_encodable(text, body)
     return body
 
 
@@ -83,7 +97,7 @@ def _check_contents(contents: Any, field: str = "contents") -> None:
         if not isinstance(content, dict):
             raise BadRequest(f"'{where}' must be an object.")
         role = content.get("role")
-        if role is not None and role not in ROLES:
+        if role is not None and (not isinstance(role, str) or role not in ROLES):
             raise BadRequest(f"'{where}.role' must be one of user, model, function.")
         parts = content.get("parts")
         if not isinstance(parts, list) or not parts:

@@ -17,10 +17,13 @@ _WORDS = re.compile(r"\S+\s*")
 
 
 def _texts(content: Any) -> list[str]:
-    if not isinstance(content, dict):
+    parts = content.get("parts") if isinstance(content, dict) else None
+    if not isinstance(parts, list):  # e.g. a `systemInstruction` that is not a Content
         return []
     return [
-        p["text"] for p in content.get("parts", []) if isinstance(p.get("text"), str)
+        p["text"]
+        for p in parts
+        if isinstance(p, dict) and isinstance(p.get("text"), str)
     ]
 
 

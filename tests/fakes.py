@@ -57,6 +57,9 @@ class Scenario:
     error_after: int | None = None
     closed: threading.Event = field(default_factory=threading.Event)
     calls: int = 0
+    # Hardening knobs: wait before the first byte (headers included); pieces actually written.
+    first_byte_delay_s: float = 0.0
+    pieces_sent: int = 0
 
 
 def _array(chunks: list[bytes]) -> Iterator[bytes]:
@@ -168,6 +171,8 @@ class FakeUpstream:
             for i, piece in enumerate(pieces):
                 if i and scenario.delay_s:
                     time.sleep(scenario.delay_s)
+                if i == 0 and scenario.first_byte_delay_s:
+                    time.sleep(scenario.first_byte_delay_s)
                 if i == scenario.error_after:
                     piece = b'{\n  "error": {\n    "code": 499,\n    "message": "cancelled",\n    "status": "CANCELLED"\n  }\n}\n'
                 if i == scenario.drop_after:
@@ -179,6 +184,7 @@ class FakeUpstream:
                         zlib.Z_SYNC_FLUSH
                     )
                 yield piece
+                scenario.pieces_sent += 1
                 if i == 0 and scenario.gate is not None:
                     scenario.gate.wait(10)
             if compressor is not None:
