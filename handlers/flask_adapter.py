@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import socket
-
-import flask
-import functions_framework
+import sys
+from typing import TYPE_CHECKING
 
 from lib.errors import BadRequest
 from lib.gateway import GatewayRequest, handle_request
+
+if (
+    TYPE_CHECKING
+):  # the server has Flask loaded already; `import main` alone need not pay for it
+    import flask
 
 
 def raw_path(environ: dict) -> str:
@@ -64,13 +68,18 @@ def serve(request: flask.Request, families: frozenset[str] | None) -> flask.Resp
         # buffer) an unread request body, e.g. the 1 GB behind a 413.
         data = b"".join(result.body)
         body, headers = iter([data]), [*headers, ("Content-Length", str(len(data)))]
-    return flask.Response(body, status=result.status, headers=headers)
+    from flask import Response
+
+    return Response(body, status=result.status, headers=headers)
 
 
 def _unrouted(error: Exception) -> flask.Response:
     """Paths Flask's own routes cannot match (`%0A` in them, `/robots.txt`) in Google's shape."""
-    return serve(flask.request, frozenset())
+    from flask import request
+
+    return serve(request, frozenset())
 
 
 # Registers on the functions-framework app while it imports `main.py` (a no-op elsewhere).
-functions_framework.errorhandler(404)(_unrouted)
+if "functions_framework" in sys.modules:
+    sys.modules["functions_framework"].errorhandler(404)(_unrouted)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import flask
+from typing import TYPE_CHECKING
 
 from handlers.flask_adapter import serve
+
+if TYPE_CHECKING:
+    import flask
 
 FAMILIES = frozenset({"gemini"})
 
