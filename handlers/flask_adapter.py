@@ -7,7 +7,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from lib.errors import BadRequest
+from lib.errors import BadRequest, RequestTimeout
 from lib.gateway import GatewayRequest, handle_request
 
 if (
@@ -27,13 +27,17 @@ def raw_path(environ: dict) -> str:
     return environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
 
 
-def _no_delay(environ: dict) -> None:
-    # Each chunk is one small write; Nagle's algorithm would hold it back behind an unacked one.
+def _tune_socket(environ: dict) -> None:
+    """No Nagle delay on chunk writes; no thread held forever by a client that stops."""
     sock = environ.get("gunicorn.socket")
     if sock is not None:
         try:
+            # Each chunk is one small write: Nagle would hold it behind an unacked one.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
+            # A body that stops arriving, or a client that stops reading, times out
+            # (gunicorn resets the socket's mode for keep-alive after the response).
+            sock.settimeout(float(os.environ.get("STREAMGATE_CLIENT_TIMEOUT_S") or 60))
+        except (OSError, ValueError):
             pass
 
 
@@ -43,6 +47,8 @@ def _body_reader(stream):
     def read(size: int) -> bytes:
         try:
             return stream.read(size)
+        except TimeoutError:
+            raise RequestTimeout("The request body stopped arriving.") from None
         except Exception:  # noqa: BLE001 - gunicorn/werkzeug raise their own types
             raise BadRequest("The request body could not be read.") from None
 
@@ -52,7 +58,7 @@ def _body_reader(stream):
 def serve(request: flask.Request, families: frozenset[str] | None) -> flask.Response:
     """Run one request through the gateway and stream its body back unbuffered."""
     environ = request.environ
-    _no_delay(environ)
+    _tune_socket(environ)
     req = GatewayRequest(
         method=request.method,
         path=raw_path(environ),

@@ -80,6 +80,7 @@ class Settings:
     gemini_api_key: str = ""
     connect_timeout_s: float = 10.0
     idle_timeout_s: float = 300.0
+    client_timeout_s: float = 60.0
     log_level: str = "INFO"
 
     @classmethod
@@ -107,6 +108,7 @@ class Settings:
             gemini_api_key=env.get("STREAMGATE_GEMINI_API_KEY", ""),
             connect_timeout_s=_float(env, "STREAMGATE_CONNECT_TIMEOUT_S", 10.0),
             idle_timeout_s=_float(env, "STREAMGATE_IDLE_TIMEOUT_S", 300.0),
+            client_timeout_s=_float(env, "STREAMGATE_CLIENT_TIMEOUT_S", 60.0),
             log_level=env.get("STREAMGATE_LOG_LEVEL", "INFO") or "INFO",
         )
 

@@ -91,6 +91,10 @@ class MethodNotAllowed(GatewayError):
     status_code = 405
 
 
+class RequestTimeout(GatewayError):
+    status_code = 408
+
+
 class PayloadTooLarge(GatewayError):
     status_code = 413
 

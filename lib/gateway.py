@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from lib.errors import (
     GatewayError,
     MethodNotAllowed,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
 )
 from lib.framing import ARRAY, CONTENT_TYPES, UNARY, choose_framing, is_error_event
@@ -64,16 +66,22 @@ def _query(raw: str) -> dict[str, str]:
     return {name: v[0] for name, v in values.items()}
 
 
-def _read_body(req: GatewayRequest, limit: int) -> bytes:
+def _read_body(req: GatewayRequest, limit: int, timeout_s: float) -> bytes:
+    """The whole body, refused early when too large, and bounded in time (slow senders)."""
     if req.content_length is not None and req.content_length > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     chunks, size = [], 0
+    deadline = time.monotonic() + timeout_s
     while size <= limit:
         chunk = req.read_body(min(65536, limit + 1 - size))
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
+        if time.monotonic() > deadline:
+            raise RequestTimeout(
+                f"The request body took longer than {timeout_s:g} s to arrive."
+            )
     if size > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     return b"".join(chunks)
@@ -129,7 +137,9 @@ class Gateway:
         model = self.settings.model_aliases.get(target.model, target.model)
         log.model = model or target.model_name
         check_model_allowed(key, log.model)
-        raw = _read_body(req, self.settings.max_body_bytes)
+        raw = _read_body(
+            req, self.settings.max_body_bytes, self.settings.client_timeout_s
+        )
         body = build_request(raw, req.headers.get("content-type", ""), target)
         forwarded = {
             h: req.headers[h] for h in FORWARD_REQUEST_HEADERS if h in req.headers

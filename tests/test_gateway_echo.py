@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 import requests
@@ -343,3 +345,52 @@ def test_unreadable_keys_file_fails_closed(workdir):
         assert any("failing closed" in e["message"] for e in gw.log_entries())
     finally:
         gw.stop()
+
+
+@pytest.fixture(scope="module")
+def impatient_gateway(workdir, keys_file):
+    env = {"STREAMGATE_KEYS": str(keys_file), "STREAMGATE_CLIENT_TIMEOUT_S": "1"}
+    gw = start_gateway(workdir, "impatient", env)
+    yield gw
+    gw.stop()
+
+
+def _send_slowly(
+    gw, body: bytes, pause_s: float, stop_after: int | None = None
+) -> bytes:
+    head = (
+        f"POST {ROUTE_FORMS[-1]}?alt=sse HTTP/1.1\r\nHost: x\r\nx-goog-api-key: {KEYS['team-a']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        try:
+            for i in range(len(body) if stop_after is None else stop_after):
+                sock.sendall(body[i : i + 1])
+                time.sleep(pause_s)  # the client's own pace, not a synchronisation
+        except OSError:
+            pass  # the gateway answered and closed before the client was done
+        reply = b""
+        while not reply.endswith(b"}\n"):
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            reply += piece
+        return reply
+
+
+@pytest.mark.parametrize(
+    ("pause_s", "stop_after"),
+    [(0.0, 5), (0.2, None)],
+    ids=["body-stops-arriving", "body-trickles-past-the-deadline"],
+)
+def test_a_stalled_or_trickling_body_is_408_and_frees_the_thread(
+    impatient_gateway, pause_s, stop_after
+):
+    reply = _send_slowly(
+        impatient_gateway, json.dumps(BODY).encode(), pause_s, stop_after
+    )
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 408")
+    assert b'"status": "DEADLINE_EXCEEDED"' in rest
+    assert post(impatient_gateway, ROUTE_FORMS[-1]).status_code == 200
