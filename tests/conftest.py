@@ -101,6 +101,32 @@ def service_account_file(workdir: Path, fake_upstream: FakeUpstream) -> Path:
 _gateways: list[GatewayProcess] = []
 
 
+def gemini_env(keys_file: Path, upstream: FakeUpstream, **extra: str) -> dict[str, str]:
+    """Environment of a gateway whose Gemini upstream is `upstream`."""
+    return {
+        "STREAMGATE_UPSTREAM": "gemini",
+        "STREAMGATE_KEYS": str(keys_file),
+        "STREAMGATE_GEMINI_BASE_URL": upstream.url,
+        "STREAMGATE_GEMINI_API_KEY": UPSTREAM_KEY,
+        **extra,
+    }
+
+
+def vertex_env(
+    keys_file: Path, upstream: FakeUpstream, credentials: Path, **extra: str
+) -> dict[str, str]:
+    """Environment of a gateway whose Vertex upstream is `upstream`, pinned to our project."""
+    return {
+        "STREAMGATE_UPSTREAM": "vertex",
+        "STREAMGATE_KEYS": str(keys_file),
+        "STREAMGATE_VERTEX_BASE_URL": upstream.url,
+        "STREAMGATE_VERTEX_PROJECT": PINNED_PROJECT,
+        "STREAMGATE_VERTEX_LOCATION": PINNED_LOCATION,
+        "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
+        **extra,
+    }
+
+
 def start_gateway(
     workdir: Path, name: str, env: dict[str, str], target: str = "gateway"
 ) -> GatewayProcess:
@@ -126,13 +152,7 @@ def echo_gateway(workdir: Path, keys_file: Path) -> Iterator[GatewayProcess]:
 def gemini_gateway(
     workdir: Path, keys_file: Path, fake_upstream: FakeUpstream
 ) -> Iterator[GatewayProcess]:
-    env = {
-        "STREAMGATE_UPSTREAM": "gemini",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_GEMINI_BASE_URL": fake_upstream.url,
-        "STREAMGATE_GEMINI_API_KEY": UPSTREAM_KEY,
-        "STREAMGATE_IDLE_TIMEOUT_S": "1",
-    }
+    env = gemini_env(keys_file, fake_upstream, STREAMGATE_IDLE_TIMEOUT_S="1")
     gw = start_gateway(workdir, "gemini", env)
     yield gw
     gw.stop()
@@ -145,15 +165,9 @@ def vertex_gateway(
     fake_upstream: FakeUpstream,
     service_account_file: Path,
 ) -> Iterator[GatewayProcess]:
-    env = {
-        "STREAMGATE_UPSTREAM": "vertex",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_VERTEX_BASE_URL": fake_upstream.url,
-        "STREAMGATE_VERTEX_PROJECT": PINNED_PROJECT,
-        "STREAMGATE_VERTEX_LOCATION": PINNED_LOCATION,
-        "GOOGLE_APPLICATION_CREDENTIALS": str(service_account_file),
-        "STREAMGATE_IDLE_TIMEOUT_S": "1",
-    }
+    env = vertex_env(
+        keys_file, fake_upstream, service_account_file, STREAMGATE_IDLE_TIMEOUT_S="1"
+    )
     gw = start_gateway(workdir, "vertex", env)
     yield gw
     gw.stop()

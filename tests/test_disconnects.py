@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import KEYS, SECRETS, UPSTREAM_KEY, start_gateway
+from tests.conftest import KEYS, SECRETS, gemini_env, start_gateway
 from tests.fakes import FakeUpstream, Scenario, chunk
 from tools.hardening import (
     http_request,
@@ -45,14 +45,9 @@ def fake():
 
 @pytest.fixture(scope="module")
 def gateway(workdir, keys_file, fake):
-    env = {
-        "STREAMGATE_UPSTREAM": "gemini",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_GEMINI_BASE_URL": fake.url,
-        "STREAMGATE_GEMINI_API_KEY": UPSTREAM_KEY,
-        "STREAMGATE_IDLE_TIMEOUT_S": "5",
-        "THREADS": str(CLIENTS + 16),
-    }
+    env = gemini_env(
+        keys_file, fake, STREAMGATE_IDLE_TIMEOUT_S="5", THREADS=str(CLIENTS + 16)
+    )
     gw = start_gateway(workdir, "disconnects", env)
     yield gw
     gw.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import KEYS, SECRETS, UPSTREAM_KEY, start_gateway
+from tests.conftest import KEYS, SECRETS, gemini_env, start_gateway
 from tests.fakes import FakeUpstream
 from tools.hardening import (
     FAULT_KINDS,
@@ -39,15 +39,13 @@ def fake():
 
 @pytest.fixture(scope="module")
 def gateway(workdir, keys_file, fake):
-    env = {
-        "STREAMGATE_UPSTREAM": "gemini",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_GEMINI_BASE_URL": fake.url,
-        "STREAMGATE_GEMINI_API_KEY": UPSTREAM_KEY,
-        "STREAMGATE_IDLE_TIMEOUT_S": "1",
-        "STREAMGATE_CONNECT_TIMEOUT_S": "5",
-        "THREADS": str(THREADS),
-    }
+    env = gemini_env(
+        keys_file,
+        fake,
+        STREAMGATE_IDLE_TIMEOUT_S="1",
+        STREAMGATE_CONNECT_TIMEOUT_S="5",
+        THREADS=str(THREADS),
+    )
     gw = start_gateway(workdir, "faults-load", env)
     yield gw
     gw.stop()

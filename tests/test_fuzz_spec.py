@@ -21,10 +21,9 @@ from schemathesis import GenerationMode
 from tests.conftest import (
     CORS_ORIGIN,
     KEYS,
-    PINNED_LOCATION,
-    PINNED_PROJECT,
     SECRETS,
     start_gateway,
+    vertex_env,
 )
 from tests.fakes import FakeUpstream
 from tools.hardening import (
@@ -102,15 +101,9 @@ def steer(case, data) -> None:
 def vertex_fuzz_gateway(workdir, keys_file, service_account_file):
     """A Vertex gateway with its own fake upstream, so no other test's scripts answer for it."""
     fake = FakeUpstream().start()
-    env = {
-        "STREAMGATE_UPSTREAM": "vertex",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_VERTEX_BASE_URL": fake.url,
-        "STREAMGATE_VERTEX_PROJECT": PINNED_PROJECT,
-        "STREAMGATE_VERTEX_LOCATION": PINNED_LOCATION,
-        "GOOGLE_APPLICATION_CREDENTIALS": str(service_account_file),
-        "STREAMGATE_CORS_ORIGINS": CORS_ORIGIN,
-    }
+    env = vertex_env(
+        keys_file, fake, service_account_file, STREAMGATE_CORS_ORIGINS=CORS_ORIGIN
+    )
     gw = start_gateway(workdir, "fuzz-vertex", env)
     yield gw
     gw.stop()

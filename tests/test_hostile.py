@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import KEYS, SECRETS, UPSTREAM_KEY, start_gateway
+from tests.conftest import KEYS, SECRETS, UPSTREAM_KEY, gemini_env, start_gateway
 from tests.fakes import FakeUpstream, Scenario
 from tools.hardening import (
     error_problem,
@@ -146,15 +146,13 @@ def fake():
 
 @pytest.fixture(scope="module")
 def gateway(workdir, keys_file, fake):
-    env = {
-        "STREAMGATE_UPSTREAM": "gemini",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_GEMINI_BASE_URL": fake.url,
-        "STREAMGATE_GEMINI_API_KEY": UPSTREAM_KEY,
-        "STREAMGATE_MAX_BODY_BYTES": str(MAX_BODY),
-        "STREAMGATE_IDLE_TIMEOUT_S": "2",
-        "THREADS": "16",
-    }
+    env = gemini_env(
+        keys_file,
+        fake,
+        STREAMGATE_MAX_BODY_BYTES=str(MAX_BODY),
+        STREAMGATE_IDLE_TIMEOUT_S="2",
+        THREADS="16",
+    )
     gw = start_gateway(workdir, "hostile", env)
     yield gw
     gw.stop()
