@@ -8,7 +8,7 @@ PORT ?= 8080
 THREADS ?= 80
 KEYS_FILE ?= .local/keys.json
 
-.PHONY: run test lint venv dev-venv clean package-aws openapi terraform-checks hardening
+.PHONY: run test lint venv dev-venv clean package-aws openapi terraform-checks hardening bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,3 +55,11 @@ terraform-checks:
 # The hardening report: larger fuzz, hostile-input, fault and disconnect runs, then a table (~2 min).
 hardening: dev-venv
 	$(BIN)/python -m tools.hardening
+
+# The benchmark: gateway vs nginx vs the upstream directly; writes bench/RESULTS.md and bench/latency.png.
+bench: venv
+	THREADS=$(THREADS) bash bench/run.sh
+
+# Every scenario at tiny sizes (~20 s): proves the benchmark runs; no timing verdicts in its exit code.
+bench-quick: venv
+	bash bench/run.sh --quick
