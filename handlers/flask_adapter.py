@@ -8,7 +8,8 @@ import sys
 from typing import TYPE_CHECKING
 
 from lib.errors import BadRequest, RequestTimeout
-from lib.gateway import GatewayRequest, handle_request
+from lib.exchange import GatewayRequest
+from lib.gateway import handle_request
 
 if (
     TYPE_CHECKING

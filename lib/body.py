@@ -58,6 +58,27 @@ def _check_encodable(text: str, body: Any) -> None:
             raise BadRequest("The request body is nested too deeply.") from None
 
 
+MAX_DEPTH = 100  # protobuf's JSON parser refuses deeper nesting anyway
+
+
+def _check_depth(body: Any) -> None:
+    """Refuse nesting deeper than MAX_DEPTH, walking iteratively (no recursion to exhaust)."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(
+                f"The request body is nested too deeply (over {MAX_DEPTH} levels)."
+            )
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, (dict, list)):
+            stack.extend(
+                (child, depth + 1)
+                for child in children
+                if isinstance(child, (dict, list))
+            )
+
+
 def parse_json(raw: bytes, content_type: str) -> dict[str, Any]:
     """The body as a JSON object, or a 4xx that says what is wrong with it."""
     media = content_type.split(";")[0].strip().lower()
@@ -85,6 +106,7 @@ def parse_json(raw: bytes, content_type: str) -> dict[str, Any]:
         raise BadRequest(f"The request body is not valid JSON ({reason}).") from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.")
+    _check_depth(body)
     _check_encodable(text, body)
     return body
 

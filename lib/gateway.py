@@ -4,87 +4,43 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from urllib.parse import parse_qs
+from collections.abc import Iterator, Mapping
 
 from lib.auth import check_api_key, check_model_allowed, extract_api_key
 from lib.body import build_request
 from lib.config import Settings
 from lib.errors import (
-    BadRequest,
     GatewayError,
     MethodNotAllowed,
-    PayloadTooLarge,
-    RequestTimeout,
     ServiceUnavailable,
 )
-from lib.framing import ARRAY, CONTENT_TYPES, UNARY, choose_framing, is_error_event
+from lib.exchange import (
+    GatewayRequest,
+    GatewayResponse,
+    parse_query,
+    read_body,
+    render_error,
+)
+from lib.framing import CONTENT_TYPES, UNARY, choose_framing, is_error_event
 from lib.keysource import open_key_reader
 from lib.keystore import KeyStore
 from lib.relay import relay_chunks
 from lib.requestlog import RequestLog, configure_logging, trace_fields
 from lib.routes import Target, normalize_path
 from lib.secretenv import resolve_secret_env
-from lib.upstream import FORWARD_REQUEST_HEADERS, Upstream, UpstreamCall, make_upstream
+from lib.upstream import (
+    FORWARD_REQUEST_HEADERS,
+    Upstream,
+    UpstreamCall,
+    UpstreamStream,
+    make_upstream,
+)
 
 _CORS_ALLOW_HEADERS = (
     "authorization, content-type, x-goog-api-key, x-goog-api-client, x-server-timeout, "
     "x-goog-user-project, traceparent"
 )
-
-
-@dataclass(frozen=True)
-class GatewayRequest:
-    """A platform request as plain values; `headers` has lower-case names."""
-
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]
-    read_body: Callable[[int], bytes]
-    content_length: int | None = None
-
-
-@dataclass(frozen=True)
-class GatewayResponse:
-    """Status and headers fixed before the first byte; `body` may stream."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: Iterable[bytes]
-    streamed: bool = False
-
-
-def _query(raw: str) -> dict[str, str]:
-    values = parse_qs(raw, keep_blank_values=True)
-    for name in ("key", "alt", "$alt"):
-        if len(set(values.get(name, []))) > 1:
-            raise BadRequest(f"The query gives '{name}' more than once.")
-    return {name: v[0] for name, v in values.items()}
-
-
-def _read_body(req: GatewayRequest, limit: int, timeout_s: float) -> bytes:
-    """The whole body, refused early when too large, and bounded in time (slow senders)."""
-    if req.content_length is not None and req.content_length > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    chunks, size = [], 0
-    deadline = time.monotonic() + timeout_s
-    while size <= limit:
-        chunk = req.read_body(min(65536, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if time.monotonic() > deadline:
-            raise RequestTimeout(
-                f"The request body took longer than {timeout_s:g} s to arrive."
-            )
-    if size > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    return b"".join(chunks)
 
 
 class Gateway:
@@ -116,7 +72,7 @@ class Gateway:
                 return self._preflight(log, cors)
             if req.method != "POST":
                 raise MethodNotAllowed("Use POST.", headers={"Allow": "POST"})
-            query = _query(req.query)
+            query = parse_query(req.query)
             framing = choose_framing(query.get("alt"), query.get("$alt"), target.stream)
             return self._serve(req, target, query, framing, log, cors)
         except GatewayError as exc:
@@ -131,31 +87,17 @@ class Gateway:
         log: RequestLog,
         cors: dict[str, str],
     ) -> GatewayResponse:
-        presented = extract_api_key(req.headers, query.get("key"))
-        key = check_api_key(self.keys.current(), presented)
-        log.key_id = key.id
-        model = self.settings.model_aliases.get(target.model, target.model)
-        log.model = model or target.model_name
-        check_model_allowed(key, log.model)
-        raw = _read_body(
+        model = self._authorize(req, target, query, log)
+        raw = read_body(
             req, self.settings.max_body_bytes, self.settings.client_timeout_s
         )
         body = build_request(raw, req.headers.get("content-type", ""), target)
         forwarded = {
             h: req.headers[h] for h in FORWARD_REQUEST_HEADERS if h in req.headers
         }
-        call = UpstreamCall(target, model, body, framing, forwarded)
-        stream = self.upstream.open(call)
-        events = stream.events()
-        try:
-            first = next(
-                events, None
-            )  # a failure before any chunk still gets its own status
-            if first is not None and is_error_event(first):
-                raise _error_from_event(first)
-        except BaseException:
-            stream.close()
-            raise
+        stream, events = self._open(
+            UpstreamCall(target, model, body, framing, forwarded)
+        )
         headers = [
             ("Content-Type", CONTENT_TYPES[framing]),
             ("Cache-Control", "no-cache"),
@@ -165,21 +107,39 @@ class Gateway:
             *cors.items(),
         ]
         log.status = 200
-        chained = _chain(first, events)
+        chunks = relay_chunks(stream, events, framing, log, self.logger)
         if framing == UNARY:
-            return self._unary(stream, chained, headers, log)
-        body = relay_chunks(stream, chained, framing, log, self.logger)
-        return GatewayResponse(200, headers, body, streamed=True)
+            return GatewayResponse(200, headers, [b"".join(chunks)])
+        return GatewayResponse(200, headers, chunks, streamed=True)
 
-    def _unary(
+    def _authorize(
         self,
-        stream,
-        events: Iterator[bytes],
-        headers: list[tuple[str, str]],
+        req: GatewayRequest,
+        target: Target,
+        query: Mapping[str, str],
         log: RequestLog,
-    ) -> GatewayResponse:
-        body = b"".join(relay_chunks(stream, events, UNARY, log, self.logger))
-        return GatewayResponse(200, headers, [body])
+    ) -> str:
+        """The model to call (after aliasing), once the key is known and may call it."""
+        presented = extract_api_key(req.headers, query.get("key"))
+        key = check_api_key(self.keys.current(), presented)
+        log.key_id = key.id
+        model = self.settings.model_aliases.get(target.model, target.model)
+        log.model = model or target.model_name
+        check_model_allowed(key, log.model)
+        return model
+
+    def _open(self, call: UpstreamCall) -> tuple[UpstreamStream, Iterator[bytes]]:
+        """The open upstream and its chunks; waits for the first, so an early failure keeps its status."""
+        stream = self.upstream.open(call)
+        events = stream.events()
+        try:
+            first = next(events, None)
+            if first is not None and is_error_event(first):
+                raise _error_from_event(first)
+        except BaseException:
+            stream.close()
+            raise
+        return stream, _chain(first, events)
 
     def _cors(self, headers: Mapping[str, str]) -> dict[str, str]:
         origin = headers.get("origin", "")
@@ -212,30 +172,6 @@ class Gateway:
         return render_error(
             exc, req.path, framing, log.request_id, self._cors(req.headers)
         )
-
-
-def render_error(
-    exc: GatewayError, path: str, framing: str, request_id: str, cors: Mapping[str, str]
-) -> GatewayResponse:
-    """Google's error shape; array-wrapped in JSON-array mode; platform fields on `/api/` mounts."""
-    payload: object = exc.to_dict()
-    if path.startswith("/api/"):
-        payload = {
-            **exc.to_dict(),
-            "success": False,
-            "code": str(exc.status_code),
-            "message": exc.message,
-        }
-    elif framing == ARRAY:
-        payload = [payload]
-    body = json.dumps(payload, indent=2, ensure_ascii=False).encode() + b"\n"
-    headers = {
-        "Content-Type": "application/json; charset=UTF-8",
-        "X-Request-Id": request_id,
-        **exc.headers,
-        **cors,
-    }
-    return GatewayResponse(exc.status_code, list(headers.items()), [body])
 
 
 def _chain(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -185,3 +185,21 @@ def test_non_json_body_with_a_non_json_content_type_is_415():
         b'{"contents": [{"parts": [{"text": "x"}]}]}',
         "application/x-www-form-urlencoded",
     )
+
+
+def test_nesting_beyond_the_limit_is_refused_without_recursion():
+    from lib.body import MAX_DEPTH
+
+    def nested(depth):  # `depth` levels in all, counting the body object
+        return (
+            b'{"contents": [{"parts": [{"text": "x", "v": '
+            + b"[" * (depth - 5)
+            + b"1"
+            + b"]" * (depth - 5)
+            + b"}]}]}"
+        )
+
+    assert build(nested(MAX_DEPTH))
+    with pytest.raises(BadRequest) as info:
+        build(nested(MAX_DEPTH + 1))
+    assert "nested too deeply" in info.value.message

@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from lib.body import MAX_DEPTH
 from tests.conftest import KEYS, SECRETS, UPSTREAM_KEY, gemini_env, start_gateway
 from tests.fakes import FakeUpstream, Scenario
 from tools.hardening import (
@@ -213,7 +214,8 @@ def test_json_nesting_around_the_recursion_limit_never_fails_with_5xx(
 ):
     statuses = set()
     with requests.Session() as session:
-        for depth in range(930, 1001, 2):
+        # Around the gateway's own limit (lib.body.MAX_DEPTH), then around Python's recursion limit.
+        for depth in [*range(MAX_DEPTH - 10, MAX_DEPTH + 1), *range(930, 1001, 2)]:
             resp = session.post(
                 gateway.url(PATH),
                 data=_deep(depth),
@@ -226,7 +228,7 @@ def test_json_nesting_around_the_recursion_limit_never_fails_with_5xx(
                 assert "nested too deeply" in resp.json()[0]["error"]["message"]
     record(
         "hostile",
-        name="JSON nesting 930..1000 levels",
+        name=f"JSON nesting {MAX_DEPTH - 10}..{MAX_DEPTH} and 930..1000 levels",
         status=sorted(statuses),
         outcome="no 5xx",
     )
