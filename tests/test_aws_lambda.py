@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from lib.routes import ROUTES, Route
+from tests.cloudfakes import GEMINI_SECRET_VALUE, MotoSecrets, wif_config
 from tests.conftest import KEYS, PINNED_LOCATION, PINNED_PROJECT, _gateways
 from tests.fakes import FakeUpstream, Scenario
-from tests.test_secretenv import GEMINI_SECRET_VALUE, MotoSecrets, wif_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"

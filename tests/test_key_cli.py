@@ -17,15 +17,15 @@ import pytest
 
 from lib import keys as cli
 from lib.keyring import hash_key, parse_key_document
-from tests.conftest import SECRETS
-from tests.gateway_process import ROOT
-from tests.test_keysources import (
+from tests.cloudfakes import (
     FakeSecretManager,
     aws_current,
     create_aws_secret,
     moto_client,
     point_boto3_at_moto,
 )
+from tests.conftest import SECRETS
+from tests.gateway_process import ROOT
 
 KEY_FORMAT = re.compile(r"sg_[A-Za-z0-9_-]{43}")
 

@@ -2,189 +2,32 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
-import lib.aws_secrets
 from lib.config import ConfigError
 from lib.keyring import ApiKey, KeyRing, parse_key_document
 from lib.keysource import KeySourceError, open_key_backend, open_key_reader, source_kind
-from tests.gateway_process import ROOT, free_port
-
-PROJECT_NUMBER = "424242"
-_PATH = re.compile(
-    r"/v1/projects/(?P<p>[^/]+)/secrets/(?P<s>[^/:]+)"
-    r"(?:/versions/(?P<v>[^/:]+):access|(?P<add>:addVersion))?"
+from tests.cloudfakes import (
+    FakeSecretManager,
+    aws_current,
+    create_aws_secret,
+    moto_client,
+    point_boto3_at_moto,
 )
+from tests.gateway_process import ROOT, free_port
 
 
 def doc(*keys: dict[str, Any]) -> bytes:
     return json.dumps({"keys": list(keys)}).encode()
-
-
-@dataclass
-class FakeSecret:
-    versions: list[bytes] = field(default_factory=list)
-    annotations: dict[str, str] = field(default_factory=dict)
-    etag: int = 1
-
-
-class FakeSecretManager:
-    """Secret Manager's REST surface on 127.0.0.1: get, etag-checked patch, :access, :addVersion."""
-
-    def __init__(self) -> None:
-        self.secrets: dict[str, FakeSecret] = {}
-        self.fail_status: int | None = None  # answer everything with this error
-        self.accesses = 0
-        self.gets = 0
-        self.auth_headers: set[str] = set()
-        self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-
-    def create(self, name: str, *versions: bytes) -> str:
-        """A secret (short name) with `versions`; returns its full resource name."""
-        self.secrets[name] = FakeSecret(list(versions))
-        return f"projects/test-project/secrets/{name}"
-
-    def add(self, name: str, data: bytes) -> None:
-        with self._lock:
-            self.secrets[name].versions.append(data)
-
-    def latest(self, name: str) -> bytes:
-        return self.secrets[name].versions[-1]
-
-    @staticmethod
-    def _error(code: int, status: str, message: str) -> Response:
-        body = {"error": {"code": code, "message": message, "status": status}}
-        return Response(json.dumps(body), code, content_type="application/json")
-
-    def _secret_json(self, name: str, secret: FakeSecret) -> Response:
-        body = {
-            "name": f"projects/{PROJECT_NUMBER}/secrets/{name}",
-            "replication": {"automatic": {}},
-            "annotations": secret.annotations,
-            "etag": f'"{secret.etag}"',
-        }
-        return Response(json.dumps(body), content_type="application/json")
-
-    @Request.application
-    def _app(self, request: Request) -> Response:
-        self.auth_headers.add(request.headers.get("Authorization", ""))
-        if not request.headers.get("Authorization", "").startswith("Bearer ya29."):
-            return self._error(401, "UNAUTHENTICATED", "no access token")
-        if self.fail_status:
-            return self._error(self.fail_status, "UNAVAILABLE", "fake outage")
-        match = _PATH.fullmatch(request.path)
-        secret = self.secrets.get(match["s"]) if match else None
-        if match is None or secret is None:
-            return self._error(404, "NOT_FOUND", f"Secret [{request.path}] not found.")
-        with self._lock:
-            if match["v"]:
-                return self._access(match["s"], secret, match["v"])
-            if match["add"]:
-                data = base64.b64decode(request.get_json()["payload"]["data"])
-                secret.versions.append(data)
-                name = f"projects/{PROJECT_NUMBER}/secrets/{match['s']}/versions/{len(secret.versions)}"
-                return Response(json.dumps({"name": name, "state": "ENABLED"}))
-            if request.method == "PATCH":
-                return self._patch(match["s"], secret, request)
-            self.gets += 1
-            return self._secret_json(match["s"], secret)
-
-    def _access(self, name: str, secret: FakeSecret, version: str) -> Response:
-        self.accesses += 1
-        number = len(secret.versions) if version == "latest" else int(version)
-        if not 1 <= number <= len(secret.versions):
-            return self._error(404, "NOT_FOUND", "Secret Version not found.")
-        payload = base64.b64encode(secret.versions[number - 1]).decode()
-        body = {
-            "name": f"projects/{PROJECT_NUMBER}/secrets/{name}/versions/{number}",
-            "payload": {"data": payload},
-        }
-        return Response(json.dumps(body), content_type="application/json")
-
-    def _patch(self, name: str, secret: FakeSecret, request: Request) -> Response:
-        body = request.get_json()
-        assert request.args["updateMask"] == "annotations"
-        if body.get("etag") and body["etag"] != f'"{secret.etag}"':
-            return self._error(400, "FAILED_PRECONDITION", "etag does not match")
-        secret.annotations = dict(body["annotations"])
-        secret.etag += 1
-        return self._secret_json(name, secret)
-
-
-_moto: list[Any] = []
-AWS_REGION = "us-east-1"
-
-
-def moto_endpoint() -> str:
-    """One moto server per test process (boto3 clients are cached per process)."""
-    if not _moto:
-        from moto.server import ThreadedMotoServer
-
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        _moto.append(server)
-    host, port = _moto[0].get_host_and_port()
-    return f"http://{host}:{port}"
-
-
-def aws_env() -> dict[str, str]:
-    """What a CLI or gateway needs to reach moto (the standard boto3 variables)."""
-    return {
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER": moto_endpoint(),
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": AWS_REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
-def moto_client() -> Any:
-    import boto3
-
-    return boto3.client(
-        "secretsmanager",
-        endpoint_url=moto_endpoint(),
-        region_name=AWS_REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-def create_aws_secret(value: bytes | None = None) -> str:
-    """A new secret in moto (with `value` as its first version); returns its ARN."""
-    args: dict[str, Any] = {"Name": f"streamgate/keys-{uuid.uuid4().hex[:8]}"}
-    if value is not None:
-        args["SecretString"] = value.decode()
-    return moto_client().create_secret(**args)["ARN"]
-
-
-def aws_current(arn: str) -> bytes:
-    value = moto_client().get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")
-    return value["SecretString"].encode()
 
 
 @pytest.fixture(scope="module")
@@ -200,15 +43,6 @@ def gcp_env(
 ) -> dict[str, str]:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account_file))
     return {"STREAMGATE_SECRETMANAGER_BASE_URL": fake_sm.url}
-
-
-def point_boto3_at_moto(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """os.environ for moto, and no cached client that another module pointed elsewhere."""
-    env = aws_env()
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(lib.aws_secrets, "_clients", {})
-    return env
 
 
 @pytest.fixture

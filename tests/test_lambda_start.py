@@ -20,11 +20,11 @@ import pytest
 import requests
 
 from lib.routes import ROUTES
+from tests.cloudfakes import GEMINI_SECRET_VALUE, MotoSecrets, wif_config
 from tests.conftest import KEYS, PINNED_LOCATION, PINNED_PROJECT, _gateways
 from tests.fakes import FakeUpstream, Scenario
 from tests.gateway_process import GatewayProcess, free_port, wait_for_port
 from tests.test_aws_lambda import CALLS, ENDPOINT, MODEL, PROMPT, route_path, texts
-from tests.test_secretenv import GEMINI_SECRET_VALUE, MotoSecrets, wif_config
 from tools import package_aws
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,9 +17,9 @@ import requests
 
 from lib.keyring import hash_key
 from lib.routes import ROUTES
+from tests.cloudfakes import FakeSecretManager, aws_env, create_aws_secret
 from tests.conftest import SECRETS, start_gateway
 from tests.gateway_process import ROOT, GatewayProcess, free_port
-from tests.test_keysources import FakeSecretManager, aws_env, create_aws_secret
 
 TTL_S = "1"
 DEADLINE_S = 20.0  # a bound for polling, far above the 1 s TTL; never a sleep

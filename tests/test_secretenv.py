@@ -16,69 +16,12 @@ import lib.aws_secrets
 from lib import secretenv
 from lib.config import ConfigError
 from lib.secretenv import resolve_secret_env
+from tests.cloudfakes import GEMINI_SECRET_VALUE, REGION, MotoSecrets, wif_config
 from tests.conftest import KEYS, SECRETS
 
 ROOT = Path(__file__).resolve().parent.parent
-REGION = "us-east-1"
-GEMINI_SECRET_VALUE = "AIzaSy-from-secrets-manager-EEEEEEEEEEEEEEEEEE"
 NOT_JSON = "AIzaSy-not-json-FFFFFFFFFFFFFFFFFFFF"
 SECRETS.update({GEMINI_SECRET_VALUE, NOT_JSON})
-
-
-def wif_config(token_url: str) -> dict:
-    """What `gcloud iam workload-identity-pools create-cred-config ... --aws` writes; STS is `token_url`."""
-    pool = "projects/123456789012/locations/global/workloadIdentityPools/streamgate"
-    return {
-        "universe_domain": "googleapis.com",
-        "type": "external_account",
-        "audience": f"//iam.googleapis.com/{pool}/providers/aws",
-        "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-        "token_url": token_url,
-        "credential_source": {
-            "environment_id": "aws1",
-            "region_url": "http://169.254.169.254/latest/meta-data/placement/availability-zone",
-            "url": "http://169.254.169.254/latest/meta-data/iam/security-credentials",
-            "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-        },
-    }
-
-
-class MotoSecrets:
-    """Secrets Manager as moto's real HTTP server on 127.0.0.1, and the env that points boto3 at it."""
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-
-    def start(self) -> MotoSecrets:
-        self.server.start()
-        host, port = self.server.get_host_and_port()
-        self.env = {
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://{host}:{port}",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-        }
-        return self
-
-    def put(self, name: str, value: str) -> str:
-        """Create a secret; returns its ARN."""
-        import boto3
-
-        client = boto3.client(
-            "secretsmanager",
-            region_name=REGION,
-            endpoint_url=self.env["AWS_ENDPOINT_URL_SECRETS_MANAGER"],
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        return client.create_secret(Name=name, SecretString=value)["ARN"]
-
-    def stop(self) -> None:
-        self.server.stop()
 
 
 @pytest.fixture(scope="module")
