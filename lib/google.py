@@ -42,13 +42,33 @@ def shared_http(name: str, factory: Callable[[], Any]) -> Any:
     return http
 
 
-def _vertex_http() -> Any:
-    """Our Application Default Credentials over a pool; tokens refresh before they expire."""
-    import google.auth
-    from google.auth.transport.urllib3 import AuthorizedHttp
+class _VertexAuth:
+    """Our Application Default Credentials over a pool, refreshed by one thread at a time."""
 
-    credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-    return AuthorizedHttp(credentials, http=_pool())
+    def __init__(self) -> None:
+        import google.auth
+        from google.auth.transport.urllib3 import AuthorizedHttp, Request
+
+        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        self._http = AuthorizedHttp(credentials, http=_pool())
+        self._request = Request(self._http.http)
+        self._lock = threading.Lock()
+
+    def ready(self) -> Any:
+        """The authorized pool, its token valid (google-auth deems it invalid ~4 min before expiry)."""
+        from google.auth.exceptions import GoogleAuthError
+
+        credentials = self._http.credentials
+        if not credentials.valid:
+            with self._lock:  # concurrent requests would otherwise each fetch a token
+                try:
+                    if not credentials.valid:
+                        credentials.refresh(self._request)
+                except GoogleAuthError as exc:
+                    raise ServiceUnavailable(
+                        "The gateway could not obtain its credentials."
+                    ) from exc
+        return self._http
 
 
 def _seg(value: str) -> str:
@@ -104,7 +124,7 @@ class VertexUpstream(_GoogleUpstream):
 
     def open(self, call: UpstreamCall) -> HttpStream:
         url = self.url(call)
-        http = shared_http("vertex", _vertex_http)
+        http = shared_http("vertex", _VertexAuth).ready()
         secrets = (self._settings.vertex_project,)
         return self._open(
             http, url, call, secrets, self._headers(call), dict(call.body)

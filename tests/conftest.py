@@ -72,9 +72,8 @@ def fake_upstream() -> Iterator[FakeUpstream]:
     fake.stop()
 
 
-@pytest.fixture(scope="session")
-def service_account_file(workdir: Path, fake_upstream: FakeUpstream) -> Path:
-    """A real service-account credentials file whose token_uri is the fake's /token."""
+def write_service_account(path: Path, token_uri: str) -> Path:
+    """A real service-account credentials file (fresh RSA key) whose token_uri is `token_uri`."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -91,11 +90,18 @@ def service_account_file(workdir: Path, fake_upstream: FakeUpstream) -> Path:
         "private_key": pem,
         "client_email": f"gateway@{PINNED_PROJECT}.iam.gserviceaccount.com",
         "client_id": "1",
-        "token_uri": f"{fake_upstream.url}/token",
+        "token_uri": token_uri,
     }
-    path = workdir / "service-account.json"
     path.write_text(json.dumps(info))
     return path
+
+
+@pytest.fixture(scope="session")
+def service_account_file(workdir: Path, fake_upstream: FakeUpstream) -> Path:
+    """google-auth honours token_uri in service-account files (not in authorized_user ones)."""
+    return write_service_account(
+        workdir / "service-account.json", f"{fake_upstream.url}/token"
+    )
 
 
 _gateways: list[GatewayProcess] = []

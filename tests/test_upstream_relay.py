@@ -6,13 +6,24 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 import sseclient
 
-from tests.conftest import FIXTURES, KEYS, PINNED_LOCATION, PINNED_PROJECT, UPSTREAM_KEY
-from tests.fakes import Scenario, chunk, sse_events
+from tests.conftest import (
+    FIXTURES,
+    KEYS,
+    PINNED_LOCATION,
+    PINNED_PROJECT,
+    UPSTREAM_KEY,
+    start_gateway,
+    vertex_env,
+    write_service_account,
+)
+from tests.fakes import FakeUpstream, Scenario, chunk, sse_events
+from tests.gateway_process import free_port
 
 S = ":streamGenerateContent"
 BODY = {
@@ -330,3 +341,43 @@ def wait_for(predicate, timeout_s: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_one_token_serves_every_thread_until_it_nears_expiry(workdir, keys_file):
+    """Concurrent requests share one access token from one refresh (the real google-auth path)."""
+    own = FakeUpstream().start()
+    credentials = write_service_account(
+        workdir / "sa-token-test.json", f"{own.url}/token"
+    )
+    gw = start_gateway(workdir, "vertex-token", vertex_env(keys_file, own, credentials))
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(
+                pool.map(lambda _: post(gw, vertex_path("tok")).status_code, range(32))
+            )
+        assert statuses == [200] * 32
+        bearers = {
+            r["headers"]["Authorization"] for r in own.requests if r["path"] != "/token"
+        }
+        assert bearers == {"Bearer ya29.fake-1"}
+        assert own.token_requests == 1
+    finally:
+        gw.stop()
+        own.stop()
+
+
+def test_credentials_that_cannot_be_refreshed_are_a_503(
+    workdir, keys_file, fake_upstream
+):
+    nowhere = f"http://127.0.0.1:{free_port()}/token"  # nothing listens there
+    credentials = write_service_account(workdir / "sa-broken.json", nowhere)
+    gw = start_gateway(
+        workdir, "vertex-broken-auth", vertex_env(keys_file, fake_upstream, credentials)
+    )
+    try:
+        resp = post(gw, vertex_path("no-token"))
+        assert resp.status_code == 503
+        assert resp.json()["error"]["status"] == "UNAVAILABLE"
+        assert not [r for r in fake_upstream.requests if "/no-token:" in r["path"]]
+    finally:
+        gw.stop()
