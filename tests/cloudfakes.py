@@ -229,3 +229,29 @@ def point_boto3_at_moto(monkeypatch: Any) -> dict[str, str]:
 
     monkeypatch.setattr(lib.aws_secrets, "_clients", {})
     return env
+
+
+def secret_backed_env(
+    kind: str, name: str, keys_file: Any, upstream: Any, moto: MotoSecrets, **extra: str
+) -> dict[str, str]:
+    """A gateway's environment as on AWS: upstream credentials in Secrets Manager (moto)."""
+    from tests.conftest import PINNED_LOCATION, PINNED_PROJECT
+
+    env = {"STREAMGATE_UPSTREAM": kind, "STREAMGATE_KEYS": str(keys_file), **extra}
+    if kind == "vertex":
+        moto.put(
+            f"streamgate/{name}-wif", json.dumps(wif_config(f"{upstream.url}/token"))
+        )
+        env.update(
+            STREAMGATE_VERTEX_BASE_URL=upstream.url,
+            STREAMGATE_VERTEX_PROJECT=PINNED_PROJECT,
+            STREAMGATE_VERTEX_LOCATION=PINNED_LOCATION,
+            STREAMGATE_GOOGLE_CREDENTIALS_SECRET=f"aws-secretsmanager://streamgate/{name}-wif",
+        )
+    elif kind == "gemini":
+        arn = moto.put(f"streamgate/{name}-gemini-key", GEMINI_SECRET_VALUE)
+        env.update(
+            STREAMGATE_GEMINI_BASE_URL=upstream.url,
+            STREAMGATE_GEMINI_API_KEY_SECRET=arn,
+        )
+    return {**moto.env, **env} if kind != "echo" else env

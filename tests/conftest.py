@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lib.keyring import hash_key
+from tests.cloudfakes import MotoSecrets
 from tests.fakes import FakeUpstream
 from tests.gateway_process import GatewayProcess
 
@@ -94,6 +95,14 @@ def write_service_account(path: Path, token_uri: str) -> Path:
     }
     path.write_text(json.dumps(info))
     return path
+
+
+@pytest.fixture(scope="module")
+def moto_secrets() -> Iterator[MotoSecrets]:
+    """AWS Secrets Manager as moto's real server on 127.0.0.1, one per test module."""
+    secrets = MotoSecrets().start()
+    yield secrets
+    secrets.stop()
 
 
 @pytest.fixture(scope="session")

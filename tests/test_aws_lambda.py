@@ -20,7 +20,11 @@ from typing import Any
 import pytest
 
 from lib.routes import ROUTES, Route
-from tests.cloudfakes import GEMINI_SECRET_VALUE, MotoSecrets, wif_config
+from tests.cloudfakes import (
+    GEMINI_SECRET_VALUE,
+    MotoSecrets,
+    secret_backed_env,
+)
 from tests.conftest import KEYS, PINNED_LOCATION, PINNED_PROJECT, _gateways
 from tests.fakes import FakeUpstream, Scenario
 
@@ -195,13 +199,6 @@ def header(response: dict[str, Any], name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def moto_secrets() -> Iterator[MotoSecrets]:
-    secrets = MotoSecrets().start()
-    yield secrets
-    secrets.stop()
-
-
-@pytest.fixture(scope="module")
 def scripted(fake_upstream: FakeUpstream) -> FakeUpstream:
     fake_upstream.script(MODEL, Scenario())
     fake_upstream.script(ENDPOINT, Scenario())
@@ -229,18 +226,7 @@ def vertex_lambda(
     workdir: Path, keys_file: Path, scripted: FakeUpstream, moto_secrets: MotoSecrets
 ) -> Iterator[LambdaRuntime]:
     """Vertex with Workload Identity Federation: the credential config comes from Secrets Manager."""
-    moto_secrets.put(
-        "streamgate/lambda-wif", json.dumps(wif_config(f"{scripted.url}/token"))
-    )
-    env = {
-        **moto_secrets.env,
-        "STREAMGATE_UPSTREAM": "vertex",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_VERTEX_BASE_URL": scripted.url,
-        "STREAMGATE_VERTEX_PROJECT": PINNED_PROJECT,
-        "STREAMGATE_VERTEX_LOCATION": PINNED_LOCATION,
-        "STREAMGATE_GOOGLE_CREDENTIALS_SECRET": "aws-secretsmanager://streamgate/lambda-wif",
-    }
+    env = secret_backed_env("vertex", "lambda", keys_file, scripted, moto_secrets)
     runtime = _runtime(workdir, "vertex", env)
     yield runtime
     runtime.stop()
@@ -250,14 +236,7 @@ def vertex_lambda(
 def gemini_lambda(
     workdir: Path, keys_file: Path, scripted: FakeUpstream, moto_secrets: MotoSecrets
 ) -> Iterator[LambdaRuntime]:
-    arn = moto_secrets.put("streamgate/lambda-gemini-key", GEMINI_SECRET_VALUE)
-    env = {
-        **moto_secrets.env,
-        "STREAMGATE_UPSTREAM": "gemini",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_GEMINI_BASE_URL": scripted.url,
-        "STREAMGATE_GEMINI_API_KEY_SECRET": arn,
-    }
+    env = secret_backed_env("gemini", "lambda", keys_file, scripted, moto_secrets)
     runtime = _runtime(workdir, "gemini", env)
     yield runtime
     runtime.stop()

@@ -20,8 +20,12 @@ import pytest
 import requests
 
 from lib.routes import ROUTES
-from tests.cloudfakes import GEMINI_SECRET_VALUE, MotoSecrets, wif_config
-from tests.conftest import KEYS, PINNED_LOCATION, PINNED_PROJECT, _gateways
+from tests.cloudfakes import (
+    GEMINI_SECRET_VALUE,
+    MotoSecrets,
+    secret_backed_env,
+)
+from tests.conftest import KEYS, _gateways
 from tests.fakes import FakeUpstream, Scenario
 from tests.gateway_process import GatewayProcess, free_port, wait_for_port
 from tests.test_aws_lambda import CALLS, ENDPOINT, MODEL, PROMPT, route_path, texts
@@ -68,13 +72,6 @@ class StartScriptProcess(GatewayProcess):
 
 
 @pytest.fixture(scope="module")
-def moto_secrets() -> Iterator[MotoSecrets]:
-    secrets = MotoSecrets().start()
-    yield secrets
-    secrets.stop()
-
-
-@pytest.fixture(scope="module")
 def scripted(fake_upstream: FakeUpstream) -> FakeUpstream:
     fake_upstream.script(MODEL, Scenario())
     fake_upstream.script(ENDPOINT, Scenario())
@@ -97,18 +94,7 @@ def echo_start(workdir: Path, keys_file: Path) -> Iterator[StartScriptProcess]:
 def vertex_start(
     workdir: Path, keys_file: Path, scripted: FakeUpstream, moto_secrets: MotoSecrets
 ) -> Iterator[StartScriptProcess]:
-    moto_secrets.put(
-        "streamgate/lwa-wif", json.dumps(wif_config(f"{scripted.url}/token"))
-    )
-    env = {
-        **moto_secrets.env,
-        "STREAMGATE_UPSTREAM": "vertex",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_VERTEX_BASE_URL": scripted.url,
-        "STREAMGATE_VERTEX_PROJECT": PINNED_PROJECT,
-        "STREAMGATE_VERTEX_LOCATION": PINNED_LOCATION,
-        "STREAMGATE_GOOGLE_CREDENTIALS_SECRET": "aws-secretsmanager://streamgate/lwa-wif",
-    }
+    env = secret_backed_env("vertex", "lwa", keys_file, scripted, moto_secrets)
     server = _start(workdir, "vertex", env)
     yield server
     server.stop()
@@ -118,14 +104,7 @@ def vertex_start(
 def gemini_start(
     workdir: Path, keys_file: Path, scripted: FakeUpstream, moto_secrets: MotoSecrets
 ) -> Iterator[StartScriptProcess]:
-    arn = moto_secrets.put("streamgate/lwa-gemini-key", GEMINI_SECRET_VALUE)
-    env = {
-        **moto_secrets.env,
-        "STREAMGATE_UPSTREAM": "gemini",
-        "STREAMGATE_KEYS": str(keys_file),
-        "STREAMGATE_GEMINI_BASE_URL": scripted.url,
-        "STREAMGATE_GEMINI_API_KEY_SECRET": arn,
-    }
+    env = secret_backed_env("gemini", "lwa", keys_file, scripted, moto_secrets)
     server = _start(workdir, "gemini", env)
     yield server
     server.stop()

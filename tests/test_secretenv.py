@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,6 @@ from tests.conftest import KEYS, SECRETS
 ROOT = Path(__file__).resolve().parent.parent
 NOT_JSON = "AIzaSy-not-json-FFFFFFFFFFFFFFFFFFFF"
 SECRETS.update({GEMINI_SECRET_VALUE, NOT_JSON})
-
-
-@pytest.fixture(scope="module")
-def moto_secrets() -> Iterator[MotoSecrets]:
-    secrets = MotoSecrets().start()
-    yield secrets
-    secrets.stop()
 
 
 @pytest.fixture
