@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 import sys
 from typing import TYPE_CHECKING
 
@@ -31,15 +32,20 @@ def raw_path(environ: dict) -> str:
 def _tune_socket(environ: dict) -> None:
     """No Nagle delay on chunk writes; no thread held forever by a client that stops."""
     sock = environ.get("gunicorn.socket")
-    if sock is not None:
-        try:
-            # Each chunk is one small write: Nagle would hold it behind an unacked one.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # A body that stops arriving, or a client that stops reading, times out
-            # (gunicorn resets the socket's mode for keep-alive after the response).
-            sock.settimeout(float(os.environ.get("STREAMGATE_CLIENT_TIMEOUT_S") or 60))
-        except (OSError, ValueError):
-            pass
+    if sock is None:
+        return
+    try:
+        # Each chunk is one small write: Nagle would hold it behind an unacked one.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Kernel timeouts, not `settimeout`: that makes Python poll() before every send,
+        # a second syscall and GIL hand-off per chunk. A body that stops arriving, or a
+        # client that stops reading, then fails with EAGAIN after this long.
+        seconds = float(os.environ.get("STREAMGATE_CLIENT_TIMEOUT_S") or 60)
+        timeval = struct.pack("ll", int(seconds), int(seconds % 1 * 1_000_000))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    except (OSError, ValueError):
+        pass
 
 
 def _body_reader(stream):
@@ -48,7 +54,7 @@ def _body_reader(stream):
     def read(size: int) -> bytes:
         try:
             return stream.read(size)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             raise RequestTimeout("The request body stopped arriving.") from None
         except Exception:  # noqa: BLE001 - gunicorn/werkzeug raise their own types
             raise BadRequest("The request body could not be read.") from None

@@ -322,7 +322,9 @@ def test_client_disconnect_closes_the_upstream(gemini_gateway, fake_upstream):
         sock.sendall(request.encode())
         received = b""
         while b"tick 0" not in received:
-            received += sock.recv(65536)
+            piece = sock.recv(65536)
+            assert piece, "the stream ended before its first chunk"
+            received += piece
     assert scenario.closed.wait(5), (
         "the upstream connection stayed open after the client left"
     )
