@@ -32,6 +32,9 @@ def _try_it_commands() -> tuple[str, list[str]]:
     return commands[0], commands[1:]
 
 
+KEY_LINE, COMMANDS = _try_it_commands()
+
+
 @pytest.fixture(scope="module")
 def make_run(tmp_path_factory):
     """`make run` exactly as the README starts it, on a free port, with its own keys file."""
@@ -58,8 +61,8 @@ def make_run(tmp_path_factory):
         proc.wait(timeout=30)
 
 
-def _run(command: str, key_line: str, port: int, tmp: Path) -> str:
-    script = f"{key_line}\n{command}".replace("localhost:8080", f"localhost:{port}")
+def _run(command: str, port: int, tmp: Path) -> str:
+    script = f"{KEY_LINE}\n{command}".replace("localhost:8080", f"localhost:{port}")
     script = script.replace(".local/dev-key.txt", str(tmp / "dev-key.txt"))
     done = subprocess.run(
         ["bash", "-c", "set -eu\n" + script],
@@ -72,9 +75,8 @@ def _run(command: str, key_line: str, port: int, tmp: Path) -> str:
 
 
 def test_readme_has_the_curl_lines_this_test_expects():
-    key_line, commands = _try_it_commands()
-    assert key_line == "KEY=$(cat .local/dev-key.txt)"
-    assert len(commands) == 5 and all(c.startswith("curl ") for c in commands)
+    assert KEY_LINE == "KEY=$(cat .local/dev-key.txt)"
+    assert len(COMMANDS) == 5 and all(c.startswith("curl ") for c in COMMANDS)
 
 
 def test_make_run_prints_the_dev_key(make_run):
@@ -87,15 +89,13 @@ def test_make_run_prints_the_dev_key(make_run):
 
 @pytest.mark.parametrize("index", [0, 3])
 def test_array_curl_lines_stream_a_json_array(make_run, index):
-    key_line, commands = _try_it_commands()
-    chunks = json.loads(_run(commands[index], key_line, *make_run))
+    chunks = json.loads(_run(COMMANDS[index], *make_run))
     assert chunks and chunks[-1]["candidates"][0]["finishReason"] == "STOP"
 
 
 @pytest.mark.parametrize("index", [1, 2])
 def test_sse_curl_lines_stream_events(make_run, index):
-    key_line, commands = _try_it_commands()
-    out = _run(commands[index], key_line, *make_run)
+    out = _run(COMMANDS[index], *make_run)
     events = out.split("\r\n\r\n")
     assert events[-1] == "" and len(events) >= 2
     chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
@@ -104,8 +104,7 @@ def test_sse_curl_lines_stream_events(make_run, index):
 
 
 def test_keyless_curl_line_gets_a_401_in_googles_shape(make_run):
-    key_line, commands = _try_it_commands()
-    out = _run(commands[4], key_line, *make_run)
+    out = _run(COMMANDS[4], *make_run)
     head, body = out.split("\r\n\r\n", 1)
     assert head.startswith("HTTP/1.1 401")
     doc = json.loads(body)  # without alt=sse: Vertex's array, `[{"error": ...}]`
