@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.procstat import tree
-from lib.keyring import hash_key
+from lib.keys.document import hash_key
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"

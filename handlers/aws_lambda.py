@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from lib.exchange import GatewayRequest, GatewayResponse
-from lib.gateway import handle_request
+from lib.instance import handle_request
 from lib.routes import FAMILY_TARGETS
 
 # FUNCTION_TARGET (as run.sh passes to functions-framework) -> the families it serves; unset = all.

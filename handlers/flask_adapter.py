@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lib.errors import BadRequest, RequestTimeout
 from lib.exchange import GatewayRequest
-from lib.gateway import handle_request
+from lib.instance import handle_request
 
 if (
     TYPE_CHECKING

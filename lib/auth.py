@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lib.errors import BadRequest, Forbidden, Unauthorized
-from lib.keyring import ApiKey, KeyRing
+from lib.keys.document import ApiKey, KeySet
 
 _UNKNOWN_KEY = "API key not valid. Please pass a valid API key."
 
@@ -41,9 +41,9 @@ def extract_api_key(headers: Mapping[str, str], query_key: str | None) -> str:
     return keys.pop()
 
 
-def check_api_key(ring: KeyRing, presented: str) -> ApiKey:
+def check_api_key(keyset: KeySet, presented: str) -> ApiKey:
     """The key record for `presented`; unknown and disabled keys look the same."""
-    key = ring.find(presented)
+    key = keyset.find(presented)
     if key is None:
         raise Unauthorized(_UNKNOWN_KEY)
     return key

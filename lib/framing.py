@@ -36,7 +36,7 @@ def choose_framing(alt: str | None, dollar_alt: str | None, stream: bool) -> str
     )
 
 
-def is_error_event(event: bytes) -> bool:
+def is_error_chunk(event: bytes) -> bool:
     """True for a chunk that is Google's error object rather than a response."""
     return _ERROR_EVENT.match(event) is not None
 

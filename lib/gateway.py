@@ -1,20 +1,14 @@
-"""One request, one pass: route, key, body, upstream, relay. Platform-neutral values in and out."""
+"""The per-request pass: route, key, body, upstream, relay. Platform-neutral values in and out."""
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections.abc import Iterator, Mapping
 
 from lib.auth import check_api_key, check_model_allowed, extract_api_key
 from lib.body import build_request
 from lib.config import Settings
-from lib.errors import (
-    GatewayError,
-    MethodNotAllowed,
-    ServiceUnavailable,
-)
+from lib.errors import GatewayError, MethodNotAllowed
 from lib.exchange import (
     GatewayRequest,
     GatewayResponse,
@@ -22,19 +16,17 @@ from lib.exchange import (
     read_body,
     render_error,
 )
-from lib.framing import CONTENT_TYPES, UNARY, choose_framing, is_error_event
-from lib.keysource import open_key_reader
-from lib.keystore import KeyStore
+from lib.framing import CONTENT_TYPES, UNARY, choose_framing, is_error_chunk
+from lib.googleapis import error_message, parse_error_body
+from lib.keys.cache import KeyCache
 from lib.relay import relay_chunks
 from lib.requestlog import RequestLog, configure_logging, trace_fields
 from lib.routes import Target, normalize_path
-from lib.secretenv import resolve_secret_env
-from lib.upstream import (
+from lib.upstreams.base import (
     FORWARD_REQUEST_HEADERS,
     Upstream,
     UpstreamCall,
     UpstreamStream,
-    make_upstream,
 )
 
 _CORS_ALLOW_HEADERS = (
@@ -44,18 +36,13 @@ _CORS_ALLOW_HEADERS = (
 
 
 class Gateway:
-    """The gateway for one process: settings, key store and upstream, built once."""
+    """One instance's gateway: its settings, key cache and upstream, given by `lib.instance`."""
 
-    def __init__(self, settings: Settings, keys: KeyStore, upstream: Upstream) -> None:
+    def __init__(self, settings: Settings, keys: KeyCache, upstream: Upstream) -> None:
         self.settings = settings
         self.keys = keys
         self.upstream = upstream
         self.logger = configure_logging(settings.log_level)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Gateway:
-        keys = KeyStore(open_key_reader(settings.keys_source), settings.keys_ttl_s)
-        return cls(settings, keys, make_upstream(settings))
 
     def handle(
         self, req: GatewayRequest, families: frozenset[str] | None = None
@@ -131,11 +118,11 @@ class Gateway:
     def _open(self, call: UpstreamCall) -> tuple[UpstreamStream, Iterator[bytes]]:
         """The open upstream and its chunks; waits for the first, so an early failure keeps its status."""
         stream = self.upstream.open(call)
-        events = stream.events()
+        events = stream.chunks()
         try:
             first = next(events, None)
-            if first is not None and is_error_event(first):
-                raise _error_from_event(first)
+            if first is not None and is_error_chunk(first):
+                raise _error_from_chunk(first)
         except BaseException:
             stream.close()
             raise
@@ -180,29 +167,7 @@ def _chain(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from rest
 
 
-def _error_from_event(event: bytes) -> GatewayError:
-    error = json.loads(event)["error"]
+def _error_from_chunk(chunk: bytes) -> GatewayError:
+    error = parse_error_body(chunk)
     code = error.get("code") if isinstance(error.get("code"), int) else 502
-    return GatewayError(str(error.get("message", "The upstream failed.")), code)
-
-
-_gateway: Gateway | None = None
-_lock = threading.Lock()
-
-
-def handle_request(
-    req: GatewayRequest, env: Mapping[str, str], families: frozenset[str] | None = None
-) -> GatewayResponse:
-    """Serve `req` with the process's gateway, built from `env` on first use (not at import)."""
-    global _gateway
-    if _gateway is None:
-        with _lock:
-            try:
-                _gateway = _gateway or Gateway.from_settings(
-                    Settings.from_env(resolve_secret_env(env))
-                )
-            except ValueError as exc:
-                configure_logging().error("configuration error: %s", exc)
-                error = ServiceUnavailable("The gateway is misconfigured; see its log.")
-                return render_error(error, req.path, UNARY, uuid.uuid4().hex, {})
-    return _gateway.handle(req, families)
+    return GatewayError(error_message(error) or "The upstream failed.", code)

@@ -7,9 +7,9 @@ import time
 from collections.abc import Iterator
 
 from lib.errors import GatewayError
-from lib.framing import encode_chunk, encode_end, is_error_event
+from lib.framing import encode_chunk, encode_end, is_error_chunk
 from lib.requestlog import RequestLog, usage_from
-from lib.upstream import UpstreamStream
+from lib.upstreams.base import UpstreamStream
 
 
 def relay_chunks(
@@ -25,7 +25,7 @@ def relay_chunks(
     try:
         try:
             for event in events:
-                if is_error_event(event):
+                if is_error_chunk(event):
                     log.outcome, log.error = "error", "upstream error mid-stream"
                     yield encode_chunk(framing, event, first)
                     first = False

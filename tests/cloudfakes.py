@@ -225,9 +225,9 @@ def point_boto3_at_moto(monkeypatch: Any) -> dict[str, str]:
     env = aws_env()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    import lib.aws_secrets
+    import lib.process
 
-    monkeypatch.setattr(lib.aws_secrets, "_clients", {})
+    monkeypatch.setattr(lib.process, "_made", {})
     return env
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.keyring import hash_key
+from lib.keys.document import hash_key
 from tests.cloudfakes import MotoSecrets
 from tests.fakes import FakeUpstream
 from tests.gateway_process import GatewayProcess

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lib import keys as cli
-from lib.keyring import hash_key, parse_key_document
+from lib.keys import cli
+from lib.keys.document import hash_key, parse_key_document
 from tests.cloudfakes import (
     FakeSecretManager,
     aws_current,

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from lib.config import ConfigError
-from lib.keyring import ApiKey, KeyRing, parse_key_document
-from lib.keysource import KeySourceError, open_key_backend, open_key_reader, source_kind
+from lib.keys.base import KeyStoreError
+from lib.keys.chooser import open_key_reader, open_key_store, store_kind
+from lib.keys.document import ApiKey, KeySet, parse_key_document
 from tests.cloudfakes import (
     FakeSecretManager,
     aws_current,
@@ -66,7 +67,7 @@ ONE_KEY = doc({"id": "a", "sha256": "ab" * 32})
     ],
 )
 def test_the_source_is_chosen_by_the_shape_of_the_spec(spec, kind):
-    assert source_kind(spec) == kind
+    assert store_kind(spec) == kind
 
 
 @pytest.mark.parametrize(
@@ -80,12 +81,12 @@ def test_a_malformed_secret_name_is_a_configuration_error(spec):
 
 def test_no_spec_fails_on_read_not_on_open():
     read = open_key_reader("")
-    with pytest.raises(KeySourceError, match="STREAMGATE_KEYS is not set"):
+    with pytest.raises(KeyStoreError, match="STREAMGATE_KEYS is not set"):
         read()
 
 
 def test_a_missing_file_is_a_source_error(tmp_path):
-    with pytest.raises(KeySourceError, match="cannot read the keys file"):
+    with pytest.raises(KeyStoreError, match="cannot read the keys file"):
         open_key_reader(str(tmp_path / "nope.json"))()
 
 
@@ -94,10 +95,10 @@ def test_the_file_backend_rewrites_the_file_by_rename_and_keeps_its_mode(tmp_pat
     path.write_bytes(ONE_KEY)
     path.chmod(0o640)
     inode = path.stat().st_ino
-    backend = open_key_backend(str(path))
+    backend = open_key_store(str(path))
     backend.update(lambda ring: ring)  # unchanged: no write
     assert path.stat().st_ino == inode
-    backend.update(lambda ring: KeyRing(()))
+    backend.update(lambda ring: KeySet(()))
     assert parse_key_document(path.read_bytes()).keys == ()
     assert path.stat().st_ino != inode and path.stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keys.json", "keys.json.lock"]
@@ -120,14 +121,14 @@ def test_gcp_reads_latest_and_pinned_versions_with_an_access_token(fake_sm, gcp_
 )
 def test_gcp_errors_name_the_status(fake_sm, gcp_env, spec, message):
     fake_sm.create("read-me", ONE_KEY)
-    with pytest.raises(KeySourceError, match=message):
+    with pytest.raises(KeyStoreError, match=message):
         open_key_reader(spec, gcp_env)()
 
 
 def test_gcp_unreachable_is_a_source_error(gcp_env):
     env = {"STREAMGATE_SECRETMANAGER_BASE_URL": f"http://127.0.0.1:{free_port()}"}
     with pytest.raises(
-        KeySourceError, match=r"cannot reach Secret Manager \(ConnectionError\)"
+        KeyStoreError, match=r"cannot reach Secret Manager \(ConnectionError\)"
     ):
         open_key_reader("projects/p/secrets/s", env)()
 
@@ -138,16 +139,16 @@ def test_gcp_update_waits_for_a_live_lease_and_takes_over_an_expired_one(
     name = fake_sm.create("leased", ONE_KEY)
     secret = fake_sm.secrets["leased"]
     secret.annotations["streamgate-keys-lock"] = f"crashed-run {time.time() - 1:.0f}"
-    backend = open_key_backend(name, gcp_env)
-    backend.update(lambda ring: KeyRing(()))
-    assert fake_sm.latest("leased") == KeyRing(()).to_json().encode()
+    backend = open_key_store(name, gcp_env)
+    backend.update(lambda ring: KeySet(()))
+    assert fake_sm.latest("leased") == KeySet(()).to_json().encode()
     assert "streamgate-keys-lock" not in secret.annotations  # released
 
     secret.annotations["streamgate-keys-lock"] = f"other-run {time.time() + 60:.0f}"
     gets_before = fake_sm.gets
     done = threading.Event()
     writer = threading.Thread(
-        target=lambda: (backend.update(lambda r: KeyRing(())), done.set())
+        target=lambda: (backend.update(lambda r: KeySet(())), done.set())
     )
     writer.start()
     deadline = time.monotonic() + 10
@@ -166,12 +167,12 @@ def test_gcp_update_detects_a_writer_that_bypassed_the_lease(fake_sm, gcp_env):
     fake_sm.create("bypassed", ONE_KEY)
     name = "projects/test-project/secrets/bypassed"
 
-    def change(ring: KeyRing) -> KeyRing:
+    def change(ring: KeySet) -> KeySet:
         fake_sm.add("bypassed", doc())  # e.g. `gcloud secrets versions add` meanwhile
-        return KeyRing(())
+        return KeySet(())
 
-    with pytest.raises(KeySourceError, match="another writer bypassed the lock"):
-        open_key_backend(name, gcp_env).update(change)
+    with pytest.raises(KeyStoreError, match="another writer bypassed the lock"):
+        open_key_store(name, gcp_env).update(change)
 
 
 @pytest.mark.parametrize("form", ["arn", "url"])
@@ -183,7 +184,7 @@ def test_aws_reads_awscurrent_by_arn_or_name(aws, form):
 
 
 def test_aws_missing_secret_is_a_source_error(aws):
-    with pytest.raises(KeySourceError, match="ResourceNotFoundException"):
+    with pytest.raises(KeyStoreError, match="ResourceNotFoundException"):
         open_key_reader("aws-secretsmanager://streamgate/absent")()
 
 
@@ -191,28 +192,28 @@ def test_aws_update_retries_when_awscurrent_moved_under_it(aws):
     arn = create_aws_secret(ONE_KEY)
     seen: list[list[str]] = []
 
-    def change(ring: KeyRing) -> KeyRing:
+    def change(ring: KeySet) -> KeySet:
         seen.append([k.id for k in ring.keys])
         if len(seen) == 1:  # a concurrent writer moves AWSCURRENT after our read
             other = doc({"id": "b", "sha256": "cd" * 32})
             moto_client().put_secret_value(SecretId=arn, SecretString=other.decode())
-        return KeyRing((*ring.keys, ApiKey("c", "ef" * 32)))
+        return KeySet((*ring.keys, ApiKey("c", "ef" * 32)))
 
-    open_key_backend(arn).update(change)
+    open_key_store(arn).update(change)
     assert seen == [["a"], ["b"]]  # re-applied to the concurrent writer's version
     assert [k.id for k in parse_key_document(aws_current(arn)).keys] == ["b", "c"]
 
 
 def test_aws_update_on_a_secret_without_a_value_writes_the_first_version(aws):
     arn = create_aws_secret()
-    open_key_backend(arn).update(lambda ring: parse_key_document(ONE_KEY))
+    open_key_store(arn).update(lambda ring: parse_key_document(ONE_KEY))
     assert parse_key_document(aws_current(arn)) == parse_key_document(ONE_KEY)
 
 
 def test_boto3_is_imported_only_for_an_aws_source():
     code = (
         "import sys, main, lib.gateway\n"
-        "from lib.keysource import open_key_reader\n"
+        "from lib.keys.chooser import open_key_reader\n"
         "open_key_reader('projects/p/secrets/s'); open_key_reader('keys.json')\n"
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules\n"
         "open_key_reader('aws-secretsmanager://x')\n"

@@ -1,4 +1,4 @@
-"""KeyStore: TTL refresh, one fetch at a time, bounded grace, fail closed, malformed documents rejected whole."""
+"""KeyCache: TTL refresh, one fetch at a time, bounded grace, fail closed, malformed documents rejected whole."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from lib.errors import ServiceUnavailable
-from lib.keyring import hash_key
-from lib.keysource import KeySourceError
-from lib.keystore import KeyStore
+from lib.keys.base import KeyStoreError
+from lib.keys.cache import KeyCache
+from lib.keys.document import hash_key
 
 OLD, NEW = "sg_old-key-for-the-keystore-tests", "sg_new-key-for-the-keystore-tests"
 
@@ -62,13 +62,13 @@ def key_log() -> Iterator[list[logging.LogRecord]]:
     logger.removeHandler(handler)
 
 
-def ids(store: KeyStore) -> list[str]:
+def ids(store: KeyCache) -> list[str]:
     return [k.id for k in store.current().keys if not k.disabled]
 
 
 def test_a_new_key_works_and_a_revoked_one_stops_after_the_ttl():
     clock, store = Clock(), Store(GOOD)
-    keys = KeyStore(store.read, 60, clock=clock)
+    keys = KeyCache(store.read, 60, clock=clock)
     assert keys.current().find(OLD) is not None
     store.content = ROTATED
     clock.now += 59.9
@@ -80,7 +80,7 @@ def test_a_new_key_works_and_a_revoked_one_stops_after_the_ttl():
 
 
 def test_nothing_ever_loaded_fails_closed_with_503(key_log):
-    keys = KeyStore(Store(KeySourceError("cannot reach Secret Manager")).read, 60)
+    keys = KeyCache(Store(KeyStoreError("cannot reach Secret Manager")).read, 60)
     with pytest.raises(ServiceUnavailable) as caught:
         keys.current()
     assert caught.value.to_dict()["error"] == {
@@ -94,8 +94,8 @@ def test_nothing_ever_loaded_fails_closed_with_503(key_log):
 
 
 def test_a_failed_store_is_asked_again_at_most_once_a_second_when_empty():
-    clock, store = Clock(), Store(KeySourceError("down"))
-    keys = KeyStore(store.read, 60, clock=clock)
+    clock, store = Clock(), Store(KeyStoreError("down"))
+    keys = KeyCache(store.read, 60, clock=clock)
     for _ in range(3):
         with pytest.raises(ServiceUnavailable):
             keys.current()
@@ -107,9 +107,9 @@ def test_a_failed_store_is_asked_again_at_most_once_a_second_when_empty():
 
 def test_after_a_good_load_failures_serve_the_last_set_for_10_ttl_then_503(key_log):
     clock, store = Clock(), Store(GOOD)
-    keys = KeyStore(store.read, 5, clock=clock)
+    keys = KeyCache(store.read, 5, clock=clock)
     keys.current()
-    store.content = KeySourceError(
+    store.content = KeyStoreError(
         "cannot reach Secrets Manager (EndpointConnectionError)"
     )
     clock.now += 50  # 10 x TTL since the last good load
@@ -127,9 +127,9 @@ def test_after_a_good_load_failures_serve_the_last_set_for_10_ttl_then_503(key_l
 @pytest.mark.parametrize(("ttl", "grace"), [(60, 600), (5, 50), (1, 10), (0.1, 10)])
 def test_grace_is_ten_ttls_and_at_least_ten_seconds(ttl, grace):
     clock, store = Clock(), Store(GOOD)
-    keys = KeyStore(store.read, ttl, clock=clock)
+    keys = KeyCache(store.read, ttl, clock=clock)
     keys.current()
-    store.content = KeySourceError("down")
+    store.content = KeyStoreError("down")
     clock.now += grace
     assert ids(keys) == ["old"]
     clock.now += 1.01
@@ -172,7 +172,7 @@ def test_a_malformed_document_is_rejected_whole_and_the_last_good_set_stays(
     clock = Clock()
     good = doc({"id": "old", "sha256": hash_key(OLD)}, {"id": "y", "sha256": "ef" * 32})
     store = Store(good)
-    keys = KeyStore(store.read, 1, clock=clock)
+    keys = KeyCache(store.read, 1, clock=clock)
     keys.current()
     store.content = content
     clock.now += 1
@@ -186,7 +186,7 @@ def test_a_malformed_document_is_rejected_whole_and_the_last_good_set_stays(
 
 
 def test_a_malformed_document_at_start_fails_closed():
-    keys = KeyStore(Store(b"[]").read, 60)
+    keys = KeyCache(Store(b"[]").read, 60)
     with pytest.raises(ServiceUnavailable):
         keys.current()
 
@@ -203,7 +203,7 @@ def test_requests_during_a_refresh_share_one_fetch():
             release.wait(10)
         return ROTATED if len(reads) > 1 else GOOD
 
-    keys = KeyStore(slow_read, 1, clock=clock)
+    keys = KeyCache(slow_read, 1, clock=clock)
     keys.current()
     clock.now += 1
     refresher = threading.Thread(target=keys.current)
@@ -227,7 +227,7 @@ def test_the_first_load_is_shared_by_concurrent_requests():
         release.wait(10)
         return GOOD
 
-    keys = KeyStore(slow_read, 60)
+    keys = KeyCache(slow_read, 60)
     results: list[bool] = []
     threads = [
         threading.Thread(

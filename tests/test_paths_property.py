@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from lib.config import Settings
 from lib.errors import BadRequest, GatewayError, NotFound
 from lib.framing import ARRAY, SSE, UNARY
-from lib.google import GeminiUpstream, VertexUpstream
 from lib.routes import FAMILY_TARGETS, IDENTIFIER, ROUTES, VERBS, normalize_path
-from lib.upstream import UpstreamCall
+from lib.upstreams.base import UpstreamCall
+from lib.upstreams.google import GeminiUpstream, VertexUpstream
 from tests.conftest import KEYS, PINNED_LOCATION, PINNED_PROJECT, SECRETS
 from tools.hardening import (
     error_problem,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from lib.keyring import hash_key
+from lib.keys.document import hash_key
 from lib.routes import ROUTES
 from tests.cloudfakes import FakeSecretManager, aws_env, create_aws_secret
 from tests.conftest import SECRETS, start_gateway

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import lib.aws_secrets
-from lib import secretenv
+import lib.process
 from lib.config import ConfigError
 from lib.secretenv import resolve_secret_env
 from tests.cloudfakes import GEMINI_SECRET_VALUE, REGION, MotoSecrets, wif_config
@@ -32,10 +31,8 @@ def aws_env(
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    monkeypatch.setattr(secretenv, "_values", {})
-    monkeypatch.setattr(secretenv, "_files", {})
-    # Clients are cached per region; another module's moto server must not answer here.
-    monkeypatch.setattr(lib.aws_secrets, "_clients", {})
+    # Secrets and clients are per-process singletons; another module's moto server must not answer here.
+    monkeypatch.setattr(lib.process, "_made", {})
     return dict(os.environ)
 
 
@@ -49,7 +46,8 @@ def test_boto3_is_not_imported_when_no_secret_is_named(keys_file: Path):
     code = (
         "import json, sys, os, io\n"
         "import main\n"
-        "from lib.gateway import GatewayRequest, handle_request\n"
+        "from lib.exchange import GatewayRequest\n"
+        "from lib.instance import handle_request\n"
         "body = json.dumps({'contents': [{'parts': [{'text': 'hi'}]}]}).encode()\n"
         "req = GatewayRequest('POST', '/v1beta/models/m:generateContent', '',\n"
         "    {'x-goog-api-key': os.environ['KEY']}, io.BytesIO(body).read, len(body))\n"

@@ -7,7 +7,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from lib.keyring import hash_key
+from lib.keys.document import hash_key
 
 
 def ensure_dev_key(keys_file: Path) -> str:

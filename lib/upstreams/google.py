@@ -1,10 +1,9 @@
-"""The real upstreams: Vertex AI (pinned project/location, ADC) and the Gemini API (our key)."""
+"""Google's upstreams: Vertex AI (pinned project and location, our ADC) and the Gemini API (our key)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -13,15 +12,12 @@ import urllib3
 from lib.config import Settings
 from lib.errors import BadRequest, ServiceUnavailable
 from lib.framing import SSE
-from lib.http_upstream import HttpStream, post_with_retries
-from lib.upstream import UpstreamCall
+from lib.googleapis import CLOUD_PLATFORM_SCOPE, USER_AGENT
+from lib.process import shared
+from lib.upstreams.base import UpstreamCall
+from lib.upstreams.google_http import HttpStream, post_with_retries
 
-CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-USER_AGENT = "streamgate/0.1"
 _POOL_SIZE = 1024
-
-_pools: dict[str, Any] = {}
-_pools_lock = threading.Lock()
 
 
 def _pool() -> urllib3.PoolManager:
@@ -29,17 +25,6 @@ def _pool() -> urllib3.PoolManager:
     return urllib3.PoolManager(
         num_pools=4, maxsize=_POOL_SIZE, block=False, retries=False
     )
-
-
-def shared_http(name: str, factory: Callable[[], Any]) -> Any:
-    """One connection pool per process and kind, created on first use (never at import)."""
-    http = _pools.get(name)
-    if http is None:
-        with _pools_lock:
-            http = _pools.get(name)
-            if http is None:
-                http = _pools[name] = factory()
-    return http
 
 
 class _VertexAuth:
@@ -60,7 +45,8 @@ class _VertexAuth:
 
         credentials = self._http.credentials
         if not credentials.valid:
-            with self._lock:  # concurrent requests would otherwise each fetch a token
+            # One refresh at a time: concurrent requests would otherwise each fetch a token.
+            with self._lock:
                 try:
                     if not credentials.valid:
                         credentials.refresh(self._request)
@@ -124,7 +110,7 @@ class VertexUpstream(_GoogleUpstream):
 
     def open(self, call: UpstreamCall) -> HttpStream:
         url = self.url(call)
-        http = shared_http("vertex", _VertexAuth).ready()
+        http = shared("upstream-http:vertex", _VertexAuth).ready()
         secrets = (self._settings.vertex_project,)
         return self._open(
             http, url, call, secrets, self._headers(call), dict(call.body)
@@ -155,5 +141,5 @@ class GeminiUpstream(_GoogleUpstream):
         headers = {**self._headers(call), "x-goog-api-key": key}
         # Vertex-only fields the Gemini API rejects as unknown.
         body = {k: v for k, v in call.body.items() if k != "labels"}
-        http = shared_http("gemini", _pool)
+        http = shared("upstream-http:gemini", _pool)
         return self._open(http, url, call, (key,), headers, body)

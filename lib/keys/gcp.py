@@ -1,11 +1,10 @@
-"""The key document in GCP Secret Manager, over its REST API with google-auth's AuthorizedSession."""
+"""The key store in GCP Secret Manager, over its REST API with google-auth's AuthorizedSession."""
 
 from __future__ import annotations
 
 import base64
 import logging
 import random
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -14,12 +13,13 @@ from typing import Any
 import requests
 from google.auth.exceptions import GoogleAuthError
 
-from lib.keyring import KeyRing
-from lib.keysource import GCP_SECRET, Change, KeySourceError, apply_change
+from lib.googleapis import CLOUD_PLATFORM_SCOPE, error_message, parse_error_body
+from lib.keys.base import GCP_SECRET, Change, KeyStoreError, apply_change
+from lib.keys.document import KeySet
+from lib.process import shared
 
 DEFAULT_BASE_URL = "https://secretmanager.googleapis.com"
 BASE_URL_ENV = "STREAMGATE_SECRETMANAGER_BASE_URL"
-SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 TIMEOUT = (5.0, 10.0)  # (connect, read) seconds
 # Writers take a lease in this annotation, set with an etag-conditioned secrets.patch.
 LOCK_ANNOTATION = "streamgate-keys-lock"
@@ -28,27 +28,24 @@ ACQUIRE_TIMEOUT_S = 90.0
 
 log = logging.getLogger("streamgate.keys")
 
-_session: requests.Session | None = None
-_session_lock = threading.Lock()
+
+def _authorized_session() -> requests.Session:
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    try:
+        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+    except GoogleAuthError as exc:
+        raise KeyStoreError(f"no Google credentials ({exc})") from None
+    return AuthorizedSession(credentials)
 
 
 def session() -> requests.Session:
     """The process's AuthorizedSession (Application Default Credentials), made on first use."""
-    global _session
-    with _session_lock:
-        if _session is None:
-            import google.auth
-            from google.auth.transport.requests import AuthorizedSession
-
-            try:
-                credentials, _ = google.auth.default(scopes=[SCOPE])
-            except GoogleAuthError as exc:
-                raise KeySourceError(f"no Google credentials ({exc})") from None
-            _session = AuthorizedSession(credentials)
-        return _session
+    return shared("secretmanager-session", _authorized_session)
 
 
-class SecretManagerError(KeySourceError):
+class SecretManagerError(KeyStoreError):
     """Secret Manager answered with an error; `status` is Google's status name."""
 
     def __init__(self, message: str, code: int, status: str) -> None:
@@ -70,13 +67,13 @@ def _lease_expiry(secret: dict[str, Any]) -> tuple[str, float]:
         return token, 0.0
 
 
-class SecretManagerBackend:
+class GcpKeyStore:
     """`projects/{p}/secrets/{s}[/versions/{v}]`: reads a version; writes add one under a lease."""
 
     def __init__(self, spec: str, env: Mapping[str, str]) -> None:
         match = GCP_SECRET.fullmatch(spec)
         if match is None:
-            raise KeySourceError("not a Secret Manager secret name")
+            raise KeyStoreError("not a Secret Manager secret name")
         self.secret = f"projects/{match['project']}/secrets/{match['secret']}"
         self.version = match["version"] or "latest"
         base = env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL
@@ -86,27 +83,27 @@ class SecretManagerBackend:
         """The payload of the configured version (default `latest`)."""
         return self._access(self.version)[1]
 
-    def update(self, change: Change) -> KeyRing:
+    def update(self, change: Change) -> KeySet:
         """Add a version with `change` applied to `latest`, holding the lease so no write is lost."""
         if self.version != "latest":
-            raise KeySourceError(
+            raise KeyStoreError(
                 f"{self.secret} is pinned to version {self.version}; point the CLI at the secret"
             )
         token = uuid.uuid4().hex
         expires = self._acquire(token)
         try:
             base, raw = self._latest_or_empty()
-            ring, data = apply_change(raw, change)
+            keyset, data = apply_change(raw, change)
             if data is not None:
                 if time.time() > expires - 10:
-                    raise KeySourceError("the store is too slow: the lock expired")
+                    raise KeyStoreError("the store is too slow: the lock expired")
                 added = self._add_version(data)
                 if base and added != base + 1:
-                    raise KeySourceError(
+                    raise KeyStoreError(
                         f"version {added} was added while version {base + 1} was expected: "
                         "another writer bypassed the lock; check `list` and re-run"
                     )
-            return ring
+            return keyset
         finally:
             self._release(token)
 
@@ -116,16 +113,13 @@ class SecretManagerBackend:
                 method, self.base + suffix, timeout=TIMEOUT, **kwargs
             )
         except (requests.RequestException, GoogleAuthError) as exc:
-            raise KeySourceError(
+            raise KeyStoreError(
                 f"cannot reach Secret Manager ({type(exc).__name__})"
             ) from None
         if resp.status_code >= 400:
-            try:
-                error = resp.json()["error"]
-            except (ValueError, KeyError, TypeError):
-                error = {}
+            error = parse_error_body(resp.content)
             status = str(error.get("status", ""))
-            message = str(error.get("message", ""))[:300]
+            message = error_message(error)[:300]
             raise SecretManagerError(
                 f"Secret Manager: HTTP {resp.status_code} {status} {message}".strip(),
                 resp.status_code,
@@ -139,7 +133,7 @@ class SecretManagerBackend:
             data = base64.b64decode(body["payload"]["data"], validate=True)
             return _version_number(body["name"]), data
         except (KeyError, TypeError, ValueError):
-            raise KeySourceError("Secret Manager returned no payload") from None
+            raise KeyStoreError("Secret Manager returned no payload") from None
 
     def _latest_or_empty(self) -> tuple[int, bytes | None]:
         try:
@@ -182,7 +176,7 @@ class SecretManagerBackend:
             time.sleep(
                 0.1 + random.random() * 0.2
             )  # held by another run, or it won the race
-        raise KeySourceError("timed out waiting for another key CLI run to finish")
+        raise KeyStoreError("timed out waiting for another key CLI run to finish")
 
     def _release(self, token: str) -> None:
         try:
@@ -190,5 +184,5 @@ class SecretManagerBackend:
                 secret = self._call("GET")
                 if _lease_expiry(secret)[0] != token or self._set_lock(secret, None):
                     return
-        except KeySourceError as exc:  # the lease expires on its own
+        except KeyStoreError as exc:  # the lease expires on its own
             log.warning("could not release the key store lock: %s", exc)

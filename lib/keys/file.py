@@ -8,11 +8,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lib.keyring import KeyRing
-from lib.keysource import Change, KeySourceError, apply_change
+from lib.keys.base import Change, KeyStoreError, apply_change
+from lib.keys.document import KeySet
 
 
-class FileKeyBackend:
+class FileKeyStore:
     """A keys file; writers serialise on `<file>.lock` and replace the file in one rename."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -20,15 +20,13 @@ class FileKeyBackend:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
     def read(self) -> bytes:
-        """The file's bytes (KeySourceError if it cannot be read)."""
+        """The file's bytes (KeyStoreError if it cannot be read)."""
         try:
             return self.path.read_bytes()
         except OSError as exc:
-            raise KeySourceError(
-                f"cannot read the keys file ({exc.strerror})"
-            ) from None
+            raise KeyStoreError(f"cannot read the keys file ({exc.strerror})") from None
 
-    def update(self, change: Change) -> KeyRing:
+    def update(self, change: Change) -> KeySet:
         """Read, change and rewrite the file while holding the lock."""
         with self._locked():
             try:
@@ -36,13 +34,13 @@ class FileKeyBackend:
             except FileNotFoundError:
                 raw = None
             except OSError as exc:
-                raise KeySourceError(
+                raise KeyStoreError(
                     f"cannot read the keys file ({exc.strerror})"
                 ) from None
-            ring, data = apply_change(raw, change)
+            keyset, data = apply_change(raw, change)
             if data is not None:
                 self._replace(data)
-            return ring
+            return keyset
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib.framing import UNARY
-from lib.upstream import UpstreamCall
+from lib.upstreams.base import UpstreamCall
 
 _WORDS = re.compile(r"\S+\s*")
 
@@ -74,7 +74,7 @@ class EchoStream:
             "responseId": self._id,
         }
 
-    def events(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes]:
         self._created = (
             datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         )

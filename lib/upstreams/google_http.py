@@ -1,4 +1,4 @@
-"""Calling a Google upstream over HTTP: retries before the first byte, error relay, chunk decoding."""
+"""Google's HTTP client for the upstreams: retries before the first byte, scrubbed Google errors, chunks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 
 from lib.errors import GatewayError, UpstreamError, UpstreamTimeout
 from lib.framing import decode_stream
-from lib.upstream import FORWARD_RESPONSE_HEADERS
+from lib.googleapis import error_message, parse_error_body
+from lib.upstreams.base import FORWARD_RESPONSE_HEADERS
 
 if TYPE_CHECKING:
     from urllib3 import PoolManager
@@ -86,13 +87,8 @@ def upstream_error(resp: BaseHTTPResponse, secrets: tuple[str, ...]) -> GatewayE
     except (HTTPError, OSError):
         raw = b""
     resp.close()
-    try:
-        doc = json.loads(raw)
-        doc = doc[0] if isinstance(doc, list) and doc else doc
-        error = doc["error"] if isinstance(doc["error"], dict) else {}
-    except (ValueError, KeyError, TypeError, IndexError):
-        error = {}
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    error = parse_error_body(raw)
+    message = error_message(error)
     status = resp.status if 400 <= resp.status <= 599 else 502
     err = GatewayError(
         _scrub(message, secrets) or f"The upstream answered HTTP {resp.status}.",
@@ -133,7 +129,7 @@ class HttpStream:
             if k.lower() in FORWARD_RESPONSE_HEADERS
         }
 
-    def events(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes]:
         with map_upstream_errors(self._idle):
             yield from decode_stream(
                 self._framing, self._resp.stream(None, decode_content=True)

@@ -1,51 +1,49 @@
-"""The key document in AWS Secrets Manager via boto3, imported only when this store is used."""
+"""The key store in AWS Secrets Manager via boto3, imported only when this store is used."""
 
 from __future__ import annotations
 
 import random
-import threading
 import time
 import uuid
 from typing import Any
 
-from lib.keyring import KeyRing
-from lib.keysource import (
+from lib.keys.base import (
     AWS_ARN_PREFIX,
     AWS_URL_PREFIX,
     Change,
-    KeySourceError,
+    KeyStoreError,
     apply_change,
 )
+from lib.keys.document import KeySet
+from lib.process import shared
 
 CURRENT = "AWSCURRENT"
 # New versions are written under this label first, then AWSCURRENT is moved onto them.
 PENDING = "STREAMGATE_PENDING"
 MAX_ATTEMPTS = 10
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
+
+def _make_client(region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=5,
+        read_timeout=15,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+    # A Session per client: boto3's default session is not thread-safe.
+    return boto3.session.Session().client(
+        "secretsmanager", region_name=region or None, config=config
+    )
 
 
 def client(region: str) -> Any:
     """A secretsmanager client per region ("" = the default); endpoint and credentials from the environment."""
-    with _clients_lock:
-        if region not in _clients:
-            import boto3
-            from botocore.config import Config
-
-            config = Config(
-                connect_timeout=5,
-                read_timeout=15,
-                retries={"max_attempts": 3, "mode": "standard"},
-            )
-            # A Session per client: boto3's default session is not thread-safe.
-            _clients[region] = boto3.session.Session().client(
-                "secretsmanager", region_name=region or None, config=config
-            )
-        return _clients[region]
+    return shared(f"secretsmanager:{region}", lambda: _make_client(region))
 
 
-class AwsSecretsError(KeySourceError):
+class AwsSecretsError(KeyStoreError):
     """Secrets Manager answered with an error; `code` is its error code."""
 
     def __init__(self, code: str) -> None:
@@ -53,7 +51,7 @@ class AwsSecretsError(KeySourceError):
         self.code = code
 
 
-class AwsSecretsBackend:
+class AwsKeyStore:
     """`arn:aws:secretsmanager:...` or `aws-secretsmanager://{name}`: AWSCURRENT is the document."""
 
     def __init__(self, spec: str) -> None:
@@ -63,19 +61,19 @@ class AwsSecretsBackend:
             parts = spec[len(AWS_ARN_PREFIX) :].split(":")
             self.secret_id, self.region = spec, parts[0] if parts else ""
         if not self.secret_id:
-            raise KeySourceError("no secret name in the AWS key source")
+            raise KeyStoreError("no secret name in the AWS key source")
 
     def read(self) -> bytes:
         """The AWSCURRENT version's value."""
         return self._get()[1]
 
-    def update(self, change: Change) -> KeyRing:
+    def update(self, change: Change) -> KeySet:
         """Write a version with `change` applied, then move AWSCURRENT onto it only if it has not moved."""
         for _ in range(MAX_ATTEMPTS):
             version, raw = self._current()
-            ring, data = apply_change(raw, change)
+            keyset, data = apply_change(raw, change)
             if data is None:
-                return ring
+                return keyset
             token = str(
                 uuid.uuid4()
             )  # the new version's id; makes a retried put idempotent
@@ -87,9 +85,9 @@ class AwsSecretsBackend:
                 VersionStages=[PENDING],
             ).get("VersionStages", [])
             if CURRENT in stages or self._promote(token, version):
-                return ring  # (AWS makes a secret's first version current itself)
+                return keyset  # (AWS makes a secret's first version current itself)
             time.sleep(random.random() * 0.2)  # another writer won; re-read and retry
-        raise KeySourceError("gave up after too many concurrent writes to the secret")
+        raise KeyStoreError("gave up after too many concurrent writes to the secret")
 
     def _promote(self, token: str, expected: str | None) -> bool:
         """Compare-and-swap AWSCURRENT from `expected` to `token`; False if another writer moved it."""
@@ -131,6 +129,6 @@ class AwsSecretsBackend:
         except ClientError as exc:
             raise AwsSecretsError(str(exc.response["Error"].get("Code", ""))) from None
         except BotoCoreError as exc:
-            raise KeySourceError(
+            raise KeyStoreError(
                 f"cannot reach Secrets Manager ({type(exc).__name__})"
             ) from None

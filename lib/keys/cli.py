@@ -1,4 +1,4 @@
-"""Key CLI: `python -m lib.keys new|revoke|list` against a keys file, GCP Secret Manager or AWS."""
+"""The key CLI (`python -m lib.keys`, `streamgate-keys`): new, revoke and list keys in any key store."""
 
 from __future__ import annotations
 
@@ -12,14 +12,21 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from lib.config import ConfigError
-from lib.keyring import ApiKey, KeyDocumentError, KeyRing, hash_key, parse_key_document
-from lib.keysource import KeySourceError, open_key_backend
+from lib.keys.base import KeyStoreError
+from lib.keys.chooser import open_key_store
+from lib.keys.document import (
+    ApiKey,
+    KeyDocumentError,
+    KeySet,
+    hash_key,
+    parse_key_document,
+)
 
 KEY_PREFIX = "sg_"
 
 
 class KeyChangeError(ValueError):
-    """The change makes no sense for the current key ring (duplicate or unknown id)."""
+    """The change makes no sense for the current key keyset (duplicate or unknown id)."""
 
 
 def generate_key() -> str:
@@ -27,35 +34,35 @@ def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def add_key(ring: KeyRing, key_id: str, digest: str, models: Sequence[str]) -> KeyRing:
-    """`ring` plus an enabled key; ids are never reused (a revoked id keeps its audit entry)."""
-    for key in ring.keys:
+def add_key(keyset: KeySet, key_id: str, digest: str, models: Sequence[str]) -> KeySet:
+    """`keyset` plus an enabled key; ids are never reused (a revoked id keeps its audit entry)."""
+    for key in keyset.keys:
         if key.id == key_id:
             state = "a disabled key" if key.disabled else "a key"
             raise KeyChangeError(f"'{key_id}' is already {state}; choose another id")
-    return KeyRing((*ring.keys, ApiKey(key_id, digest, tuple(models))))
+    return KeySet((*keyset.keys, ApiKey(key_id, digest, tuple(models))))
 
 
-def revoke_key(ring: KeyRing, key_id: str) -> KeyRing:
-    """`ring` with `key_id` disabled (the same ring if it already was)."""
-    found = [k for k in ring.keys if k.id == key_id]
+def revoke_key(keyset: KeySet, key_id: str) -> KeySet:
+    """`keyset` with `key_id` disabled (the same keyset if it already was)."""
+    found = [k for k in keyset.keys if k.id == key_id]
     if not found:
         raise KeyChangeError(f"no key with id '{key_id}'")
     if found[0].disabled:
-        return ring
-    return KeyRing(
+        return keyset
+    return KeySet(
         tuple(
             dataclasses.replace(k, disabled=True) if k.id == key_id else k
-            for k in ring.keys
+            for k in keyset.keys
         )
     )
 
 
-def format_keys(ring: KeyRing) -> str:
+def format_keys(keyset: KeySet) -> str:
     """A table of ids, states and model globs; never a hash."""
     rows = [("ID", "STATE", "MODELS")] + [
         (k.id, "disabled" if k.disabled else "active", " ".join(k.models) or "*")
-        for k in ring.keys
+        for k in keyset.keys
     ]
     width = max(len(r[0]) for r in rows)
     return "".join(f"{r[0]:<{width}}  {r[1]:<8}  {r[2]}\n" for r in rows)
@@ -87,14 +94,14 @@ def run(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> None:
     """Carry out one parsed command; messages for people go to stderr."""
     spec = args.keys or env.get("STREAMGATE_KEYS", "")
     if not spec:
-        raise KeySourceError("no key store: pass --keys SPEC or set STREAMGATE_KEYS")
-    backend = open_key_backend(spec, env)
+        raise KeyStoreError("no key store: pass --keys SPEC or set STREAMGATE_KEYS")
+    store = open_key_store(spec, env)
     if args.command == "list":
-        out.write(format_keys(parse_key_document(backend.read())))
+        out.write(format_keys(parse_key_document(store.read())))
     elif args.command == "new":
         key = generate_key()
         digest = hash_key(key)
-        backend.update(lambda ring: add_key(ring, args.id, digest, args.models))
+        store.update(lambda keyset: add_key(keyset, args.id, digest, args.models))
         out.write(key + "\n")
         out.flush()
         print(
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> None:
             file=sys.stderr,
         )
     else:
-        backend.update(lambda ring: revoke_key(ring, args.id))
+        store.update(lambda keyset: revoke_key(keyset, args.id))
         print(
             f"Revoked key '{args.id}'. Gateways refuse it within STREAMGATE_KEYS_TTL_S.",
             file=sys.stderr,
@@ -119,11 +126,7 @@ def main(
     args = _parser().parse_args(argv)
     try:
         run(args, os.environ if env is None else env, out or sys.stdout)
-    except (KeySourceError, KeyDocumentError, KeyChangeError, ConfigError) as exc:
+    except (KeyStoreError, KeyDocumentError, KeyChangeError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,10 @@
-"""The upstream interface: one call in, a stream of chunks (JSON documents) out."""
+"""The upstream contract: one call in, a stream of chunks out.
+
+Each chunk is one Google `GenerateContentResponse` as a complete JSON document (bytes); a failure the
+upstream reports is Google's `{"error": {...}}` object, as a chunk or as a GatewayError raised by
+`open` (before the first chunk) or by the iteration (after it). The gateway waits for the first chunk
+to fix the response status, and the relay frames each chunk as one write; both depend on this.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from lib.config import Settings
 from lib.routes import Target
 
 # Request headers a client may pass on to the upstream; everything else stays here.
@@ -27,11 +32,15 @@ class UpstreamCall:
 
 
 class UpstreamStream(Protocol):
-    """An open 200 response: its chunks in order, then closed (also on early exit)."""
+    """An open 200 response: its chunks in order, then closed (also on early exit).
+
+    `close()` may be called at any point, more than once, from the relay's `finally`: it releases the
+    upstream connection (dropping it if the stream was not read to its end) and never raises.
+    """
 
     headers: Mapping[str, str]
 
-    def events(self) -> Iterator[bytes]: ...
+    def chunks(self) -> Iterator[bytes]: ...
 
     def close(self) -> None: ...
 
@@ -40,16 +49,3 @@ class Upstream(Protocol):
     """Opens a stream, or raises GatewayError carrying the upstream's status and error."""
 
     def open(self, call: UpstreamCall) -> UpstreamStream: ...
-
-
-def make_upstream(settings: Settings) -> Upstream:
-    """The upstream named by `STREAMGATE_UPSTREAM`."""
-    if settings.upstream == "echo":
-        from lib.echo import EchoUpstream
-
-        return EchoUpstream(settings.echo_delay_ms / 1000)
-    from lib.google import GeminiUpstream, VertexUpstream
-
-    if settings.upstream == "vertex":
-        return VertexUpstream(settings)
-    return GeminiUpstream(settings)

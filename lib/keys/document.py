@@ -47,7 +47,7 @@ class ApiKey:
 
 
 @dataclass(frozen=True)
-class KeyRing:
+class KeySet:
     """An immutable set of keys, as loaded from one version of the key document."""
 
     keys: tuple[ApiKey, ...] = ()
@@ -92,7 +92,7 @@ def _parse_entry(index: int, entry: Any) -> ApiKey:
     return ApiKey(key_id, digest.lower(), tuple(models), disabled)
 
 
-def parse_key_document(raw: bytes | str) -> KeyRing:
+def parse_key_document(raw: bytes | str) -> KeySet:
     """Parse and validate a whole key document; any fault rejects all of it."""
     try:
         doc = json.loads(raw)
@@ -105,4 +105,4 @@ def parse_key_document(raw: bytes | str) -> KeyRing:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise KeyDocumentError(f"duplicate key ids: {', '.join(duplicates)}")
-    return KeyRing(keys)
+    return KeySet(keys)
