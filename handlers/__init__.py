@@ -1,0 +1,1 @@
+"""Platform adapters: a functions-framework or Lambda request to `lib/` and its result back."""

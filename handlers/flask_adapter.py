@@ -1,4 +1,4 @@
-"""Adapts a Flask (functions-framework) request to `lib.gateway` and its result to a streamed response."""
+"""Adapts a Flask (functions-framework) request to `lib.instance` and its result to a streamed response."""
 
 from __future__ import annotations
 

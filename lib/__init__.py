@@ -1,0 +1,1 @@
+"""The platform neutral gateway: everything but the platform adapters (handlers/) and main.py."""

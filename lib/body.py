@@ -58,7 +58,8 @@ def _check_encodable(text: str, body: Any) -> None:
             raise BadRequest("The request body is nested too deeply.") from None
 
 
-MAX_DEPTH = 100  # protobuf's JSON parser refuses deeper nesting anyway
+# Protobuf's JSON parser refuses deeper nesting anyway.
+MAX_DEPTH = 100
 
 
 def _check_depth(body: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 UPSTREAMS = ("echo", "vertex", "gemini")
 
@@ -23,21 +24,15 @@ class ConfigError(ValueError):
     """A setting that cannot be used; raised at first use, with the variable's name."""
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(
+    env: Mapping[str, str], name: str, default: float, kind: type = float
+) -> Any:
+    """The variable as a non-negative `kind` (int or float), or `default` when unset or empty."""
     try:
-        value = int(env.get(name, "") or default)
+        value = kind(env.get(name, "") or default)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer") from exc
-    if value < 0:
-        raise ConfigError(f"{name} must not be negative")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        value = float(env.get(name, "") or default)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number") from exc
+        article = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {article}") from exc
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
     return value
@@ -85,7 +80,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        upstream = env.get("STREAMGATE_UPSTREAM", "echo") or "echo"
+        """Settings from `env`; an unset or empty variable keeps the field's default above."""
+        d = cls()
+        upstream = env.get("STREAMGATE_UPSTREAM", "") or d.upstream
         if upstream not in UPSTREAMS:
             raise ConfigError(
                 f"STREAMGATE_UPSTREAM must be one of {', '.join(UPSTREAMS)}"
@@ -94,22 +91,31 @@ class Settings:
         return cls(
             upstream=upstream,
             keys_source=env.get("STREAMGATE_KEYS", ""),
-            keys_ttl_s=_float(env, "STREAMGATE_KEYS_TTL_S", 60.0),
-            max_body_bytes=_int(env, "STREAMGATE_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            keys_ttl_s=_number(env, "STREAMGATE_KEYS_TTL_S", d.keys_ttl_s),
+            max_body_bytes=_number(
+                env, "STREAMGATE_MAX_BODY_BYTES", d.max_body_bytes, int
+            ),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             model_aliases=_aliases(env),
-            echo_delay_ms=_int(env, "STREAMGATE_ECHO_DELAY_MS", 20),
+            echo_delay_ms=_number(
+                env, "STREAMGATE_ECHO_DELAY_MS", d.echo_delay_ms, int
+            ),
             vertex_project=env.get("STREAMGATE_VERTEX_PROJECT")
             or env.get("GOOGLE_CLOUD_PROJECT", ""),
-            vertex_location=env.get("STREAMGATE_VERTEX_LOCATION", "") or "global",
+            vertex_location=env.get("STREAMGATE_VERTEX_LOCATION", "")
+            or d.vertex_location,
             vertex_base_url=env.get("STREAMGATE_VERTEX_BASE_URL", ""),
             gemini_base_url=env.get("STREAMGATE_GEMINI_BASE_URL", "")
-            or "https://generativelanguage.googleapis.com",
+            or d.gemini_base_url,
             gemini_api_key=env.get("STREAMGATE_GEMINI_API_KEY", ""),
-            connect_timeout_s=_float(env, "STREAMGATE_CONNECT_TIMEOUT_S", 10.0),
-            idle_timeout_s=_float(env, "STREAMGATE_IDLE_TIMEOUT_S", 300.0),
-            client_timeout_s=_float(env, "STREAMGATE_CLIENT_TIMEOUT_S", 60.0),
-            log_level=env.get("STREAMGATE_LOG_LEVEL", "INFO") or "INFO",
+            connect_timeout_s=_number(
+                env, "STREAMGATE_CONNECT_TIMEOUT_S", d.connect_timeout_s
+            ),
+            idle_timeout_s=_number(env, "STREAMGATE_IDLE_TIMEOUT_S", d.idle_timeout_s),
+            client_timeout_s=_number(
+                env, "STREAMGATE_CLIENT_TIMEOUT_S", d.client_timeout_s
+            ),
+            log_level=env.get("STREAMGATE_LOG_LEVEL", "") or d.log_level,
         )
 
     @property

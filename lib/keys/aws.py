@@ -74,9 +74,8 @@ class AwsKeyStore:
             keyset, data = apply_change(raw, change)
             if data is None:
                 return keyset
-            token = str(
-                uuid.uuid4()
-            )  # the new version's id; makes a retried put idempotent
+            # The new version's id; makes a retried put idempotent.
+            token = str(uuid.uuid4())
             stages = self._call(
                 "put_secret_value",
                 SecretId=self.secret_id,
@@ -85,8 +84,10 @@ class AwsKeyStore:
                 VersionStages=[PENDING],
             ).get("VersionStages", [])
             if CURRENT in stages or self._promote(token, version):
-                return keyset  # (AWS makes a secret's first version current itself)
-            time.sleep(random.random() * 0.2)  # another writer won; re-read and retry
+                # AWS makes a secret's first version current itself.
+                return keyset
+            # Another writer won; re-read and retry.
+            time.sleep(random.random() * 0.2)
         raise KeyStoreError("gave up after too many concurrent writes to the secret")
 
     def _promote(self, token: str, expected: str | None) -> bool:
@@ -118,7 +119,8 @@ class AwsKeyStore:
         except AwsSecretsError as exc:
             if exc.code != "ResourceNotFoundException":
                 raise
-            self._call("describe_secret", SecretId=self.secret_id)  # the secret exists?
+            # Does the secret exist at all?
+            self._call("describe_secret", SecretId=self.secret_id)
             return None, None
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:

@@ -37,5 +37,6 @@ def apply_change(raw: bytes | None, change: Change) -> tuple[KeySet, bytes | Non
     if changed is keyset:
         return keyset, None
     data = changed.to_json().encode()
-    parse_key_document(data)  # never write a document the gateway would reject
+    # Never write a document the gateway would reject.
+    parse_key_document(data)
     return changed, data

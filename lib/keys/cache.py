@@ -1,4 +1,4 @@
-"""A per-instance cache of the key keyset: TTL refresh, one fetch at a time, bounded grace."""
+"""The per-instance cache of the key set: TTL refresh, one fetch at a time, bounded grace, fail closed."""
 
 from __future__ import annotations
 
@@ -37,13 +37,14 @@ class KeyCache:
         self._next_try = float("-inf")
 
     def current(self) -> KeySet:
-        """The key keyset to check against, or ServiceUnavailable when there is none."""
+        """The key set to check against, or ServiceUnavailable when there is none."""
         now = self._clock()
         keyset = self._keyset
         if keyset is not None and now - self._loaded_at < self._ttl:
             return keyset
         if keyset is not None and not self._lock.acquire(blocking=False):
-            return self._within_grace(keyset, now)  # another request is refreshing
+            # Another request is refreshing.
+            return self._within_grace(keyset, now)
         if keyset is None:
             self._lock.acquire()
         try:

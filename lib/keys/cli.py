@@ -26,7 +26,7 @@ KEY_PREFIX = "sg_"
 
 
 class KeyChangeError(ValueError):
-    """The change makes no sense for the current key keyset (duplicate or unknown id)."""
+    """The change makes no sense for the current key set (duplicate or unknown id)."""
 
 
 def generate_key() -> str:

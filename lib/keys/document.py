@@ -20,7 +20,7 @@ class KeyDocumentError(ValueError):
 
 def hash_key(key: str) -> str:
     """Hex SHA-256 of an API key, the only form a key is ever stored in."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,7 @@ class KeySet:
 
     def find(self, presented: str) -> ApiKey | None:
         """The enabled key matching `presented`, comparing every hash in constant time."""
-        digest = hashlib.sha256(
-            presented.encode("utf-8", "surrogateescape")
-        ).hexdigest()
+        digest = hash_key(presented)
         found = None
         for key in self.keys:
             if hmac.compare_digest(digest, key.sha256) and not key.disabled:

@@ -1,4 +1,4 @@
-"""The key document in a local file: read it; change it under an flock with an atomic rename."""
+"""The key store in a local file: read it; change it under an flock with an atomic rename."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ class FileKeyStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            os.close(fd)  # closing the descriptor releases the flock
+            # Closing the descriptor releases the flock.
+            os.close(fd)
 
     def _replace(self, data: bytes) -> None:
         mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
@@ -64,9 +65,8 @@ class FileKeyStore:
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(tmp, mode)
-            os.replace(
-                tmp, self.path
-            )  # readers see the old file or the new one, never half
+            # Readers see the old file or the new one, never half.
+            os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)

@@ -20,7 +20,8 @@ from lib.process import shared
 
 DEFAULT_BASE_URL = "https://secretmanager.googleapis.com"
 BASE_URL_ENV = "STREAMGATE_SECRETMANAGER_BASE_URL"
-TIMEOUT = (5.0, 10.0)  # (connect, read) seconds
+# Seconds: (connect, read).
+TIMEOUT = (5.0, 10.0)
 # Writers take a lease in this annotation, set with an etag-conditioned secrets.patch.
 LOCK_ANNOTATION = "streamgate-keys-lock"
 LEASE_S = 60.0
@@ -139,9 +140,8 @@ class GcpKeyStore:
         try:
             return self._access("latest")
         except SecretManagerError as exc:
-            if exc.status == "NOT_FOUND" and self._call(
-                "GET"
-            ):  # the secret, no version
+            # The secret exists, with no version yet.
+            if exc.status == "NOT_FOUND" and self._call("GET"):
                 return 0, None
             raise
 
@@ -173,9 +173,8 @@ class GcpKeyStore:
             free = _lease_expiry(secret)[1] <= time.time()
             if free and self._set_lock(secret, f"{token} {expires:.0f}"):
                 return expires
-            time.sleep(
-                0.1 + random.random() * 0.2
-            )  # held by another run, or it won the race
+            # Held by another run, or it won the race.
+            time.sleep(0.1 + random.random() * 0.2)
         raise KeyStoreError("timed out waiting for another key CLI run to finish")
 
     def _release(self, token: str) -> None:
@@ -184,5 +183,6 @@ class GcpKeyStore:
                 secret = self._call("GET")
                 if _lease_expiry(secret)[0] != token or self._set_lock(secret, None):
                     return
-        except KeyStoreError as exc:  # the lease expires on its own
+        except KeyStoreError as exc:
+            # The lease expires on its own.
             log.warning("could not release the key store lock: %s", exc)

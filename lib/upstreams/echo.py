@@ -18,7 +18,8 @@ _WORDS = re.compile(r"\S+\s*")
 
 def _texts(content: Any) -> list[str]:
     parts = content.get("parts") if isinstance(content, dict) else None
-    if not isinstance(parts, list):  # e.g. a `systemInstruction` that is not a Content
+    if not isinstance(parts, list):
+        # E.g. a `systemInstruction` that is not a Content.
         return []
     return [
         p["text"]

@@ -169,7 +169,8 @@ def post_with_retries(
                     preload_content=False,
                     decode_content=True,
                 )
-        except UpstreamError as exc:  # connection failures; a read timeout is final
+        except UpstreamError as exc:
+            # Connection failures; a read timeout is final.
             error = exc
         if resp is not None and resp.status == 200:
             return resp
