@@ -1,0 +1,1 @@
+"""The test suite: folders mirror lib/ (keys/, upstreams/), plus hardening/, terraform/ and support/."""

@@ -19,34 +19,17 @@ from typing import Any
 
 import pytest
 
-from lib.routes import ROUTES, Route
-from tests.cloudfakes import (
+from lib.routes import ROUTES
+from tests.support.cloud import (
     GEMINI_SECRET_VALUE,
     MotoSecrets,
     secret_backed_env,
 )
-from tests.conftest import KEYS, PINNED_LOCATION, PINNED_PROJECT, _gateways
-from tests.fakes import FakeUpstream, Scenario
+from tests.support.env import GATEWAYS, KEYS, PINNED_LOCATION, PINNED_PROJECT
+from tests.support.fakes import FakeUpstream, Scenario
+from tests.support.lambda_calls import CALLS, ENDPOINT, MODEL, PROMPT, route_path, texts
+from tests.support.paths import EVENTS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-EVENTS = Path(__file__).resolve().parent / "events"
-# Model and endpoint names only these tests script on the shared fake upstream.
-MODEL = "gemini-lambda-test"
-ENDPOINT = "7770001"
-PROMPT = "Tell me a story"
-VALUES = {
-    "publisher": "google",
-    "model": MODEL,
-    "project": "client-proj",
-    "location": "europe-west4",
-    "endpoint": ENDPOINT,
-}
-# (verb, query) -> the framing the client gets back.
-CALLS = [
-    ("streamGenerateContent", "alt=sse", "sse"),
-    ("streamGenerateContent", "", "array"),
-    ("generateContent", "", "unary"),
-]
 EVENT_FILES = ["rest-v1.json", "http-api-v2.json", "function-url.json"]
 
 RUNNER = r"""
@@ -99,7 +82,7 @@ class LambdaRuntime:
             stdout=subprocess.PIPE,
             stderr=self._log,
         )
-        _gateways.append(self)  # its log joins the session-end secret scan
+        GATEWAYS.append(self)  # its log joins the session-end secret scan
         return self
 
     def _ask(self, message: dict[str, Any]) -> Any:
@@ -130,13 +113,6 @@ class LambdaRuntime:
     def request_logs(self) -> list[dict[str, Any]]:
         lines = [line for line in self.log_text().splitlines() if line.startswith("{")]
         return [e for e in map(json.loads, lines) if "httpRequest" in e]
-
-
-def route_path(route: Route, verb: str) -> str:
-    """A concrete path for `route`, e.g. `/v1beta/models/gemini-lambda-test:generateContent`."""
-    return (
-        re.sub(r"\{(\w+)\}", lambda m: VALUES[m.group(1)], route.template) + f":{verb}"
-    )
 
 
 def load_event(
@@ -174,22 +150,6 @@ def retarget(event: dict[str, Any], path: str) -> None:
         context["path"] = staged
     if "pathParameters" in event:
         event["pathParameters"] = {"proxy": path[1:]}
-
-
-def texts(framing: str, body: bytes) -> tuple[str, int]:
-    """The model text a client reads from `body` and the number of chunks, checking the framing."""
-    if framing == "sse":
-        assert body.endswith(b"\r\n\r\n")
-        events = body.split(b"\r\n\r\n")[:-1]
-        assert all(e.startswith(b"data: ") and b"\n" not in e for e in events)
-        chunks = [json.loads(e[6:]) for e in events]
-    elif framing == "array":
-        assert body.startswith(b"[") and body.endswith(b"]")
-        chunks = json.loads(body)
-    else:
-        chunks = [json.loads(body)]
-    parts = (c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks)
-    return "".join(parts), len(chunks)
 
 
 def header(response: dict[str, Any], name: str) -> str:

@@ -15,7 +15,7 @@ from lib.framing import (
     encode_chunk,
     encode_end,
 )
-from tests.conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 A = b'{"candidates": [{"content": {"parts": [{"text": "a}\\"{"}]}}]}'
 B = b'{\n  "candidates": [\n    {"index": 0}\n  ]\n}'

@@ -10,7 +10,7 @@ import pytest
 import requests
 import sseclient
 
-from tests.conftest import CORS_ORIGIN, KEYS, start_gateway
+from tests.support.env import CORS_ORIGIN, KEYS, start_gateway
 
 S = ":streamGenerateContent"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "one two three"}]}]}

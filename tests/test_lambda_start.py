@@ -20,18 +20,18 @@ import pytest
 import requests
 
 from lib.routes import ROUTES
-from tests.cloudfakes import (
+from tests.support.cloud import (
     GEMINI_SECRET_VALUE,
     MotoSecrets,
     secret_backed_env,
 )
-from tests.conftest import KEYS, _gateways
-from tests.fakes import FakeUpstream, Scenario
-from tests.gateway_process import GatewayProcess, free_port, wait_for_port
-from tests.test_aws_lambda import CALLS, ENDPOINT, MODEL, PROMPT, route_path, texts
+from tests.support.env import GATEWAYS, KEYS
+from tests.support.fakes import FakeUpstream, Scenario
+from tests.support.gateway_process import GatewayProcess, free_port, wait_for_port
+from tests.support.lambda_calls import CALLS, ENDPOINT, MODEL, PROMPT, route_path, texts
+from tests.support.paths import ROOT
 from tools import package_aws
 
-ROOT = Path(__file__).resolve().parent.parent
 BODY = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
 HEADERS = {"x-goog-api-key": KEYS["team-a"]}
 
@@ -67,7 +67,7 @@ class StartScriptProcess(GatewayProcess):
             stderr=subprocess.STDOUT,
         )
         wait_for_port(self.port, self.proc)
-        _gateways.append(self)
+        GATEWAYS.append(self)
         return self
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway_process import ROOT, free_port, wait_for_port
+from tests.support.gateway_process import free_port, wait_for_port
+from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("curl") and shutil.which("make")), reason="needs curl and make"

@@ -7,8 +7,9 @@ from google import genai
 from google.genai import errors, types
 from google.oauth2.credentials import Credentials
 
-from tests.conftest import KEYS
-from tests.fakes import Scenario, chunk
+from tests.support.env import KEYS
+from tests.support.fakes import Scenario, chunk
+from tests.support.paths import FIXTURES
 
 KEY = KEYS["team-a"]
 
@@ -65,8 +66,6 @@ def test_generate_content_stream_and_unary(
 
 
 def test_thought_signatures_and_function_calls_survive(gemini_gateway, fake_upstream):
-    from tests.conftest import FIXTURES
-
     raw = (FIXTURES / "gemini-api_sse_function-call-thought-signature.sse").read_bytes()
     fake_upstream.script("sdk-tools", Scenario(raw_body=raw))
     client = gemini_client(

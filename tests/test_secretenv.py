@@ -14,10 +14,10 @@ import pytest
 import lib.process
 from lib.config import ConfigError
 from lib.secretenv import resolve_secret_env
-from tests.cloudfakes import GEMINI_SECRET_VALUE, REGION, MotoSecrets, wif_config
-from tests.conftest import KEYS, SECRETS
+from tests.support.cloud import GEMINI_SECRET_VALUE, REGION, MotoSecrets, wif_config
+from tests.support.env import KEYS, SECRETS
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NOT_JSON = "AIzaSy-not-json-FFFFFFFFFFFFFFFFFFFF"
 SECRETS.update({GEMINI_SECRET_VALUE, NOT_JSON})
 

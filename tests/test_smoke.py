@@ -6,7 +6,7 @@ import json
 
 import requests
 
-from tests.conftest import KEYS
+from tests.support.env import KEYS
 
 SEED_PATH = (
     "/api/vertex-ai/v1/publishers/google/models/gemini-pro:streamGenerateContent"

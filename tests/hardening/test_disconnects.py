@@ -11,16 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import KEYS, SECRETS, gemini_env, start_gateway
-from tests.fakes import FakeUpstream, Scenario, chunk
-from tools.hardening import (
-    http_request,
-    proc_stats,
-    record,
-    scaled,
-    settle,
-    worker_pid,
-)
+from tests.support.env import KEYS, SECRETS, gemini_env, start_gateway
+from tests.support.fakes import FakeUpstream, Scenario, chunk
+from tests.support.hardening import record, scaled
+from tests.support.procstats import proc_stats, settle, worker_pid
+from tests.support.rawhttp import http_request
 
 PROMPT = "disconnect-prompt: a kite string frays at noon (never logged)"
 SECRETS.add(PROMPT)

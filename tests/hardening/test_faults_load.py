@@ -7,20 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import KEYS, SECRETS, gemini_env, start_gateway
-from tests.fakes import FakeUpstream
-from tools.hardening import (
-    FAULT_KINDS,
-    StreamResult,
-    fault_scenario,
-    leaked,
-    proc_stats,
-    record,
-    run_streams,
-    scaled,
-    settle,
-    worker_pid,
-)
+from tests.support.env import KEYS, SECRETS, gemini_env, start_gateway
+from tests.support.fakes import FakeUpstream
+from tests.support.faults import FAULT_KINDS, StreamResult, fault_scenario, run_streams
+from tests.support.hardening import leaked, record, scaled
+from tests.support.procstats import proc_stats, settle, worker_pid
 
 PROMPT = "load-prompt: forty lanterns cross the ford at dusk (never logged)"
 SECRETS.add(PROMPT)

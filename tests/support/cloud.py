@@ -13,6 +13,8 @@ from typing import Any
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.support.env import PINNED_LOCATION, PINNED_PROJECT
+
 REGION = "us-east-1"
 GEMINI_SECRET_VALUE = "AIzaSy-from-secrets-manager-EEEEEEEEEEEEEEEEEE"
 PROJECT_NUMBER = "424242"
@@ -235,8 +237,6 @@ def secret_backed_env(
     kind: str, name: str, keys_file: Any, upstream: Any, moto: MotoSecrets, **extra: str
 ) -> dict[str, str]:
     """A gateway's environment as on AWS: upstream credentials in Secrets Manager (moto)."""
-    from tests.conftest import PINNED_LOCATION, PINNED_PROJECT
-
     env = {"STREAMGATE_UPSTREAM": kind, "STREAMGATE_KEYS": str(keys_file), **extra}
     if kind == "vertex":
         moto.put(

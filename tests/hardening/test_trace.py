@@ -9,8 +9,14 @@ import time
 import pytest
 import requests
 
-from tests.conftest import CORS_ORIGIN, KEYS, PINNED_LOCATION, PINNED_PROJECT, SECRETS
-from tools.hardening import record
+from tests.support.env import (
+    CORS_ORIGIN,
+    KEYS,
+    PINNED_LOCATION,
+    PINNED_PROJECT,
+    SECRETS,
+)
+from tests.support.hardening import record
 
 PROMPT = "trace-prompt: the owl files its expense report (never logged)"
 SECRETS.add(PROMPT)

@@ -7,8 +7,10 @@ the platform fields on `/api/` mounts), every 200 a well-formed stream, no hang,
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import Counter
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,23 +20,61 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from tests.conftest import (
+from tests.support.env import (
     CORS_ORIGIN,
     KEYS,
     SECRETS,
     start_gateway,
     vertex_env,
 )
-from tests.fakes import FakeUpstream
-from tools.hardening import (
-    ROUTABLE,
+from tests.support.fakes import FakeUpstream
+from tests.support.hardening import (
     classify_stream,
     error_problem,
-    fuzz_spec,
     leaked,
     record,
     scaled,
 )
+from tools.openapi import build_spec
+
+# Path values that route, so a share of the fuzz cases gets past routing into keys and bodies.
+ROUTABLE: dict[str, tuple[str, ...]] = {
+    "project": ("pinned-proj", "p-1"),
+    "location": ("us-central1", "global"),
+    "publisher": ("google", "anthropic"),
+    "model_action": (
+        "gemini-2.5-flash:streamGenerateContent",
+        "gemini-pro:generateContent",
+        "gemini-2.5-pro:streamGenerateContent",
+    ),
+    "endpoint_action": ("1234567890:streamGenerateContent",),
+}
+
+
+def fuzz_spec() -> dict[str, Any]:
+    """`tools.openapi.build_spec()`, with free-form objects capped at 4 keys and arrays at 3 items.
+
+    Every body that fits the capped spec also fits the real one; uncapped, hypothesis spends
+    ~0.15 s building each random nested `generationConfig`, ten times the request itself.
+    """
+    spec = build_spec()
+    spec["definitions"] = copy.deepcopy(spec["definitions"])
+    _cap(spec["definitions"])
+    return spec
+
+
+def _cap(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "object":
+            node.setdefault("maxProperties", 4)
+        if node.get("type") == "array":
+            node.setdefault("maxItems", 3)
+        for value in node.values():
+            _cap(value)
+    elif isinstance(node, list):
+        for value in node:
+            _cap(value)
+
 
 PROMPT = "fuzz-prompt: seven otters audit the weir (never logged)"
 SECRETS.update({PROMPT, "ya29.fake-"})  # our prompt; the fake's access tokens

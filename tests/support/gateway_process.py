@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
 
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +16,19 @@ from lib.config import ConfigError
 from lib.keys.base import KeyStoreError
 from lib.keys.chooser import open_key_reader, open_key_store, store_kind
 from lib.keys.document import ApiKey, KeySet, parse_key_document
-from tests.cloudfakes import (
+from tests.support.cloud import (
     FakeSecretManager,
     aws_current,
     create_aws_secret,
     moto_client,
     point_boto3_at_moto,
 )
-from tests.gateway_process import ROOT, free_port
+from tests.support.gateway_process import free_port
+from tests.support.paths import ROOT
 
 
 def doc(*keys: dict[str, Any]) -> bytes:
     return json.dumps({"keys": list(keys)}).encode()
-
-
-@pytest.fixture(scope="module")
-def fake_sm() -> Iterator[FakeSecretManager]:
-    fake = FakeSecretManager()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -17,9 +17,10 @@ import requests
 
 from lib.keys.document import hash_key
 from lib.routes import ROUTES
-from tests.cloudfakes import FakeSecretManager, aws_env, create_aws_secret
-from tests.conftest import SECRETS, start_gateway
-from tests.gateway_process import ROOT, GatewayProcess, free_port
+from tests.support.cloud import FakeSecretManager, aws_env, create_aws_secret
+from tests.support.env import SECRETS, start_gateway
+from tests.support.gateway_process import GatewayProcess, free_port
+from tests.support.paths import ROOT
 
 TTL_S = "1"
 DEADLINE_S = 20.0  # a bound for polling, far above the 1 s TTL; never a sleep
@@ -97,13 +98,6 @@ def gateway_env(keys: str, **extra: str) -> dict[str, str]:
         "STREAMGATE_ECHO_DELAY_MS": "1",
         **extra,
     }
-
-
-@pytest.fixture(scope="module")
-def fake_sm() -> Iterator[FakeSecretManager]:
-    fake = FakeSecretManager()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +17,15 @@ import pytest
 
 from lib.keys import cli
 from lib.keys.document import hash_key, parse_key_document
-from tests.cloudfakes import (
+from tests.support.cloud import (
     FakeSecretManager,
     aws_current,
     create_aws_secret,
     moto_client,
     point_boto3_at_moto,
 )
-from tests.conftest import SECRETS
-from tests.gateway_process import ROOT
+from tests.support.env import SECRETS
+from tests.support.paths import ROOT
 
 KEY_FORMAT = re.compile(r"sg_[A-Za-z0-9_-]{43}")
 
@@ -39,13 +39,6 @@ class Store:
     env: dict[str, str]
     raw: Callable[[], bytes]
     put: Callable[[bytes], None]  # write a document behind the CLI's back
-
-
-@pytest.fixture(scope="module")
-def fake_sm() -> Iterator[FakeSecretManager]:
-    fake = FakeSecretManager()
-    yield fake
-    fake.stop()
 
 
 def file_store(tmp_path: Path) -> Store:

@@ -12,8 +12,7 @@ import pytest
 import requests
 import sseclient
 
-from tests.conftest import (
-    FIXTURES,
+from tests.support.env import (
     KEYS,
     PINNED_LOCATION,
     PINNED_PROJECT,
@@ -22,8 +21,9 @@ from tests.conftest import (
     vertex_env,
     write_service_account,
 )
-from tests.fakes import FakeUpstream, Scenario, chunk, sse_events
-from tests.gateway_process import free_port
+from tests.support.fakes import FakeUpstream, Scenario, chunk, sse_events
+from tests.support.gateway_process import free_port
+from tests.support.paths import FIXTURES
 
 S = ":streamGenerateContent"
 BODY = {

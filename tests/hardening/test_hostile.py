@@ -11,19 +11,11 @@ import pytest
 import requests
 
 from lib.body import MAX_DEPTH
-from tests.conftest import KEYS, SECRETS, UPSTREAM_KEY, gemini_env, start_gateway
-from tests.fakes import FakeUpstream, Scenario
-from tools.hardening import (
-    error_problem,
-    http_request,
-    leaked,
-    proc_stats,
-    read_response,
-    record,
-    send_raw,
-    settle,
-    worker_pid,
-)
+from tests.support.env import KEYS, SECRETS, UPSTREAM_KEY, gemini_env, start_gateway
+from tests.support.fakes import FakeUpstream, Scenario
+from tests.support.hardening import error_problem, leaked, record
+from tests.support.procstats import proc_stats, settle, worker_pid
+from tests.support.rawhttp import http_request, read_response, send_raw
 
 PROMPT = "hostile-prompt: the lighthouse keeper's ledger (never logged)"
 SECRETS.add(PROMPT)

@@ -16,16 +16,9 @@ from lib.framing import ARRAY, SSE, UNARY
 from lib.routes import FAMILY_TARGETS, IDENTIFIER, ROUTES, VERBS, normalize_path
 from lib.upstreams.base import UpstreamCall
 from lib.upstreams.google import GeminiUpstream, VertexUpstream
-from tests.conftest import KEYS, PINNED_LOCATION, PINNED_PROJECT, SECRETS
-from tools.hardening import (
-    error_problem,
-    http_request,
-    leaked,
-    record,
-    scaled,
-    send_raw,
-    valid_http_target,
-)
+from tests.support.env import KEYS, PINNED_LOCATION, PINNED_PROJECT, SECRETS
+from tests.support.hardening import error_problem, leaked, record, scaled
+from tests.support.rawhttp import http_request, send_raw, valid_http_target
 
 PROMPT = "paths-prompt: a heron counts the reeds (never logged)"
 SECRETS.update({PROMPT, "ya29.fake-"})  # our prompt; the fake's access tokens

@@ -1,0 +1,1 @@
+"""Tests of lib/keys/: the key cache, the stores, the CLI, and rotation on running gateways."""
