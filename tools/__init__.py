@@ -1,0 +1,1 @@
+"""Project tools: the dev key, the OpenAPI generator, the AWS package, the hardening report."""

@@ -223,12 +223,22 @@ def test_aws_versions_move_awscurrent_and_keep_awsprevious(monkeypatch):
     assert [k.id for k in parse_key_document(aws.raw()).keys] == ["a", "b"]
 
 
-def test_the_module_runs_as_a_command_with_the_store_from_the_environment(tmp_path):
+COMMANDS = {
+    "python -m lib.keys": [sys.executable, "-m", "lib.keys"],
+    # The console script pyproject.toml declares (installed by `make venv`).
+    "streamgate-keys": [str(Path(sys.executable).parent / "streamgate-keys")],
+}
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_the_cli_runs_as_a_command_with_the_store_from_the_environment(
+    tmp_path, command
+):
     env = {"PATH": "/usr/bin:/bin", "STREAMGATE_KEYS": str(tmp_path / "keys.json")}
 
     def cli_run(*argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "lib.keys", *argv],
+            [*command, *argv],
             check=False,
             cwd=ROOT,
             env=env,
