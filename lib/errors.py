@@ -103,6 +103,10 @@ class UnsupportedMediaType(GatewayError):
     status_code = 415
 
 
+class TooManyRequests(GatewayError):
+    status_code = 429
+
+
 class ServiceUnavailable(GatewayError):
     status_code = 503
 
