@@ -7,8 +7,11 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from lib.limits.policy import Limits, LimitsError, format_utc, parse_limits, parse_utc
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -25,12 +28,18 @@ def hash_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class ApiKey:
-    """One client key: its id, the SHA-256 of the key, allowed model globs, disabled flag."""
+    """One client key: its id, the SHA-256 of the key, allowed model globs, disabled flag, limits, expiry."""
 
     id: str
     sha256: str
     models: tuple[str, ...] = ()
     disabled: bool = False
+    limits: Limits = field(default_factory=Limits)
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """True from `expiresAt` on (`now` must be timezone-aware)."""
+        return self.expires_at is not None and now >= self.expires_at
 
     def allows(self, model: str) -> bool:
         """True if the key may call `model` (no globs means every model)."""
@@ -42,6 +51,10 @@ class ApiKey:
         entry: dict[str, Any] = {"id": self.id, "sha256": self.sha256}
         if self.models:
             entry["models"] = list(self.models)
+        if self.expires_at is not None:
+            entry["expiresAt"] = format_utc(self.expires_at)
+        if not self.limits.empty:
+            entry["limits"] = self.limits.to_dict()
         entry["disabled"] = self.disabled
         return entry
 
@@ -87,7 +100,14 @@ def _parse_entry(index: int, entry: Any) -> ApiKey:
     disabled = entry.get("disabled", False)
     if not isinstance(disabled, bool):
         raise KeyDocumentError(f"{where}.disabled ({key_id}) must be true or false")
-    return ApiKey(key_id, digest.lower(), tuple(models), disabled)
+    try:
+        limits = parse_limits(entry.get("limits"), f"{where}.limits", f" ({key_id})")
+        expires = entry.get("expiresAt")
+        if expires is not None:
+            expires = parse_utc(expires, f"{where}.expiresAt ({key_id})")
+    except LimitsError as exc:
+        raise KeyDocumentError(str(exc)) from None
+    return ApiKey(key_id, digest.lower(), tuple(models), disabled, limits, expires)
 
 
 def parse_key_document(raw: bytes | str) -> KeySet:
