@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from lib.limits import state
 from lib.limits.base import Adjustment, Check, StoreUnavailable, UsageRecord, Verdict
 from lib.limits.memory import clock_ms
 from lib.process import shared
 
-T = TypeVar("T")
+# A change to one key's state: returns (its result, whether the state must be written).
+Step = Callable[[state.KeyState], tuple[Any, bool]]
 STATE_SK = "limits"
 # A key's item outlives its longest window (a month) plus the counters' grace.
 STATE_TTL_S = 40 * 86_400
 USAGE_TTL_S = 400 * 86_400
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 10
+BACKOFF_S = 0.002
 _COUNTS = {
     "requests": "requests",
     "prompt_tokens": "promptTokens",
@@ -68,14 +71,20 @@ class ConditionFailed(Exception):
 
 
 class DynamoStore:
-    """`dynamodb://TABLE`: optimistic concurrency on one item per key; usage rows updated with ADD."""
+    """`dynamodb://TABLE`: optimistic concurrency on one item per key; usage rows updated with ADD.
+
+    Within an instance, the changes queued for a key while its put is in flight go out together in the
+    next put (a group commit), so an instance never races itself and a burst costs few writes.
+    """
 
     def __init__(self, table: str, *, timeout_s: float = 0.5) -> None:
         self.table = table
         self.timeout_s = timeout_s
         # This instance's last copy of each key's item: (state JSON, version).
         self._copies: dict[str, tuple[str, int]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # Steps waiting for the key's next put, and the task writing them (one per key at a time).
+        self._pending: dict[str, list[tuple[Step, asyncio.Future[Any]]]] = {}
+        self._flushers: dict[str, asyncio.Task[None]] = {}
 
     def _call_sync(self, method: str, **kwargs: Any) -> dict[str, Any]:
         # In a worker thread: boto3's import, its client and its I/O never block the event loop.
@@ -135,24 +144,49 @@ class DynamoStore:
         self._copies[key_id] = (text, version + 1)
         return True
 
-    async def _change(
-        self, key_id: str, step: Callable[[state.KeyState], tuple[T, bool]]
-    ) -> T:
-        """Run `step` on the key's state and write it back; a result that writes nothing is re-read once."""
-        lock = self._locks.setdefault(key_id, asyncio.Lock())
-        async with lock:
-            current = False
-            for _ in range(MAX_ATTEMPTS):
-                text, version = self._copies.get(key_id, ("", 0))
-                keystate = json.loads(text) if text else state.new_state()
-                result, write = step(keystate)
-                if not write and current:
-                    return result
-                if not write:
-                    await self._read(key_id)
-                elif await self._put(key_id, keystate, version):
-                    return result
-                current = True
+    async def _change(self, key_id: str, step: Step) -> Any:
+        """Queue `step` for the key's next write; steps queued while a write is in flight share one put."""
+        done = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key_id, []).append((step, done))
+        if key_id not in self._flushers:
+            self._flushers[key_id] = asyncio.create_task(self._flush(key_id))
+        return await done
+
+    async def _flush(self, key_id: str) -> None:
+        try:
+            while batch := self._pending.pop(key_id, None):
+                try:
+                    results = await self._commit(key_id, [s for s, _ in batch])
+                except StoreUnavailable as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                # A caller that was cancelled meanwhile is skipped (its lease expires by TTL).
+                for (_, done), result in zip(batch, results):
+                    if not done.done():
+                        done.set_result(result)
+        finally:
+            del self._flushers[key_id]
+
+    async def _commit(self, key_id: str, steps: list[Step]) -> list[Any]:
+        """Run `steps` in order on the key's state and put it back; results that write nothing are re-read."""
+        current = False
+        for attempt in range(MAX_ATTEMPTS):
+            text, version = self._copies.get(key_id, ("", 0))
+            keystate = json.loads(text) if text else state.new_state()
+            outcomes = [step(keystate) for step in steps]
+            results = [result for result, _ in outcomes]
+            if not any(write for _, write in outcomes):
+                if current:
+                    return results
+                await self._read(key_id)
+            elif await self._put(key_id, keystate, version):
+                return results
+            else:
+                # Another instance wrote first: back off (jittered) so the two stop colliding.
+                await asyncio.sleep(random.uniform(0, BACKOFF_S * 2**attempt))
+            current = True
         raise StoreUnavailable("dynamodb: too many concurrent writers on one key")
 
     async def admit(

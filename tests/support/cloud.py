@@ -1,4 +1,4 @@
-"""Fakes of the cloud secret stores on 127.0.0.1: Secret Manager's REST API, and moto for Secrets Manager."""
+"""Fakes of the cloud stores on 127.0.0.1: Secret Manager's REST API, and moto for Secrets Manager and DynamoDB."""
 
 from __future__ import annotations
 
@@ -255,3 +255,20 @@ def secret_backed_env(
             STREAMGATE_GEMINI_API_KEY_SECRET=arn,
         )
     return {**moto.env, **env} if kind != "echo" else env
+
+
+def point_dynamodb_at_moto(monkeypatch: Any) -> dict[str, str]:
+    """os.environ for DynamoDB in the shared moto server (boto3's own AWS_ENDPOINT_URL_DYNAMODB)."""
+    env = point_boto3_at_moto(monkeypatch)
+    env["AWS_ENDPOINT_URL_DYNAMODB"] = moto_endpoint()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint())
+    return env
+
+
+def create_limits_table() -> str:
+    """A new limits table in moto (made by the project's own helper); returns its name."""
+    from lib.limits.dynamodb import create_table
+
+    name = f"streamgate-limits-{uuid.uuid4().hex[:8]}"
+    create_table(name)
+    return name

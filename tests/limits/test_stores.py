@@ -1,0 +1,318 @@
+"""Every store (memory, Redis, DynamoDB) holds the same semantics: exact sliding windows, all-or-nothing,
+reserve then settle, leases that expire, UTC day and month budgets, usage read back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from lib.limits.base import Admission, QuotaExceeded
+from lib.limits.estimate import TokenEstimate
+from lib.limits.limiter import Limiter
+from lib.limits.policy import parse_limits
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+EST = TokenEstimate(10, 90)
+FLASH = "gemini-2.5-flash"
+
+
+def at(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
+
+
+def new_key() -> str:
+    return f"k-{uuid.uuid4().hex[:8]}"
+
+
+def run(step: Awaitable[Any]) -> Any:
+    return asyncio.run(step)
+
+
+async def attempt(
+    limiter: Limiter,
+    key_id: str,
+    limits: dict[str, Any],
+    when: datetime | None,
+    est: TokenEstimate = EST,
+    model: str = FLASH,
+) -> Admission | QuotaExceeded:
+    try:
+        return await limiter.admit(key_id, parse_limits(limits), model, est, now=when)
+    except QuotaExceeded as refused:
+        return refused
+
+
+def admitted(results: list[Any]) -> list[Admission]:
+    return [r for r in results if isinstance(r, Admission)]
+
+
+def test_rpm_admits_exactly_n_of_100_concurrent_requests(open_store):
+    async def scenario() -> list[Any]:
+        limiter = Limiter(open_store())
+        key = new_key()
+        try:
+            return await asyncio.gather(
+                *(
+                    attempt(limiter, key, {"requestsPerMinute": 50}, None)
+                    for _ in range(100)
+                )
+            )
+        finally:
+            await limiter.close()
+
+    results = run(scenario())
+    assert len(admitted(results)) == 50
+    refused = [r for r in results if isinstance(r, QuotaExceeded)]
+    assert len(refused) == 50
+    assert {r.quota_ids[0] for r in refused} == {"RequestsPerMinutePerKey"}
+
+
+@pytest.mark.parametrize("open_store", ["redis", "dynamodb"], indirect=True)
+def test_two_instances_share_one_limit(open_store):
+    async def scenario() -> list[Any]:
+        one, two = Limiter(open_store()), Limiter(open_store())
+        key, limits = new_key(), {"requestsPerMinute": 30, "concurrentStreams": 25}
+        try:
+            return await asyncio.gather(
+                *(attempt(lim, key, limits, None) for lim in [one, two] * 30)
+            )
+        finally:
+            await one.close()
+            await two.close()
+
+    assert len(admitted(run(scenario()))) == 25
+
+
+def test_the_minute_is_any_60_s_window_not_a_fixed_one(open_store):
+    async def scenario() -> list[Any]:
+        limiter, key, limits = (
+            Limiter(open_store()),
+            new_key(),
+            {"requestsPerMinute": 3},
+        )
+        seen = []
+        for when in [50, 50, 50, 61, 109.9, 110, 110, 110, 111]:
+            result = await attempt(limiter, key, limits, at(when))
+            seen.append(result if isinstance(result, QuotaExceeded) else "ok")
+        await limiter.close()
+        return seen
+
+    seen = run(scenario())
+    assert seen[:3] == ["ok"] * 3
+    # 61 s is past a fixed minute boundary, but the three from 50 s are still inside the last 60 s.
+    assert isinstance(seen[3], QuotaExceeded) and seen[3].retry_after_s == 49
+    assert isinstance(seen[4], QuotaExceeded) and seen[4].headers["Retry-After"] == "1"
+    assert seen[5:8] == ["ok"] * 3
+    assert isinstance(seen[8], QuotaExceeded)
+
+
+def test_a_refused_request_charges_no_other_limit(open_store):
+    async def scenario() -> tuple[list[Any], dict[str, str]]:
+        limiter, key = Limiter(open_store()), new_key()
+        limits = {"requestsPerMinute": 10, "concurrentStreams": 1, "tokensPerDay": 1000}
+        first = await attempt(limiter, key, limits, at(0))
+        refused = [await attempt(limiter, key, limits, at(1)) for _ in range(5)]
+        await limiter.settle(first, None, now=at(2))
+        second = await attempt(limiter, key, limits, at(3))
+        await limiter.close()
+        return refused, second.headers()
+
+    refused, headers = run(scenario())
+    assert all(r.quota_ids == ["ConcurrentStreamsPerKey"] for r in refused)
+    # Two admitted requests only: the five refusals took no RPM unit and no tokens.
+    assert '"rpm";r=8;t=57' in headers["RateLimit"]
+    assert '"tpd";r=800;' in headers["RateLimit"]
+
+
+def test_tokens_are_reserved_then_settled(open_store):
+    async def scenario() -> list[str]:
+        limiter, key = Limiter(open_store()), new_key()
+        limits, big = {"tokensPerMinute": 1000}, TokenEstimate(100, 500)
+        seen = []
+        first = await attempt(limiter, key, limits, at(0), big)
+        seen.append(type(await attempt(limiter, key, limits, at(1), big)).__name__)
+        usage = {
+            "promptTokenCount": 60,
+            "candidatesTokenCount": 30,
+            "thoughtsTokenCount": 10,
+        }
+        await limiter.settle(first, usage, now=at(2))
+        second = await attempt(limiter, key, limits, at(3), big)
+        seen.append(second.headers()["RateLimit"])
+        # A stream that ends without usage keeps its whole reservation.
+        await limiter.settle(second, None, now=at(4))
+        seen.append(type(await attempt(limiter, key, limits, at(5), big)).__name__)
+        seen.append(type(await attempt(limiter, key, limits, at(63), big)).__name__)
+        await limiter.close()
+        return seen
+
+    assert run(scenario()) == [
+        "QuotaExceeded",
+        '"tpm";r=300;t=57',
+        "QuotaExceeded",
+        "Admission",
+    ]
+
+
+def test_a_reservation_larger_than_the_limit_is_capped_so_the_key_stays_usable(
+    open_store,
+):
+    async def scenario() -> tuple[Any, Any]:
+        limiter, key, limits = (
+            Limiter(open_store()),
+            new_key(),
+            {"tokensPerMinute": 100},
+        )
+        first = await attempt(limiter, key, limits, at(0), TokenEstimate(10, 65536))
+        second = await attempt(limiter, key, limits, at(1), TokenEstimate(1, 1))
+        await limiter.close()
+        return first, second
+
+    first, second = run(scenario())
+    assert isinstance(first, Admission) and first.tokens == 100
+    assert isinstance(second, QuotaExceeded)
+
+
+def test_a_lease_is_released_at_once_renewed_while_streaming_and_expires_after_its_ttl(
+    open_store,
+):
+    async def scenario() -> list[str]:
+        limiter, key = Limiter(open_store(), lease_ttl_s=2), new_key()
+        limits = {"concurrentStreams": 1}
+        seen = []
+
+        async def step(when: float) -> Any:
+            result = await attempt(limiter, key, limits, at(when))
+            seen.append("ok" if isinstance(result, Admission) else "refused")
+            return result
+
+        first = await step(0)
+        await step(0.5)
+        await limiter.settle(first, None, now=at(1))
+        lease = await step(1)
+        assert await limiter.renew(lease, now=at(2.5))
+        await step(4)  # renewed at 2.5, so held until 4.5
+        await step(4.6)  # its instance died: nobody renewed or released it
+        await limiter.close()
+        return seen
+
+    assert run(scenario()) == ["ok", "refused", "ok", "refused", "ok"]
+
+
+def test_a_usd_budget_refuses_until_the_next_utc_day(open_store):
+    async def scenario() -> list[Any]:
+        limiter, key, limits = Limiter(open_store()), new_key(), {"usdPerDay": 0.01}
+        # 1000 tokens in at $0.30/M and 1000 out at $2.50/M: $0.0028 reserved each.
+        est = TokenEstimate(1000, 1000)
+        seen = [await attempt(limiter, key, limits, at(0), est) for _ in range(4)]
+        seen.append(await attempt(limiter, key, limits, at(12 * 3600), est))
+        await limiter.close()
+        return seen
+
+    seen = run(scenario())
+    assert [type(s).__name__ for s in seen] == ["Admission"] * 3 + [
+        "QuotaExceeded",
+        "Admission",
+    ]
+    assert seen[0].micro_usd == 2800
+    refused = seen[3]
+    assert refused.quota_ids == ["UsdPerDayPerKey"]
+    assert refused.headers["Retry-After"] == str(12 * 3600)
+    assert refused.details[0]["violations"][0]["quotaValue"] == "10000"
+
+
+def test_token_budgets_follow_the_utc_day_and_month(open_store):
+    async def scenario() -> list[str]:
+        limiter, key = Limiter(open_store()), new_key()
+        limits = {"tokensPerDay": 250, "tokensPerMonth": 400}
+        eve = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
+        moments = [
+            eve,
+            eve,
+            eve,
+            eve + timedelta(minutes=2),
+            eve + timedelta(minutes=3),
+        ]
+        seen = []
+        for when in moments:
+            result = await attempt(limiter, key, limits, when)
+            seen.append(
+                result.quota_ids[0] if isinstance(result, QuotaExceeded) else "ok"
+            )
+        await limiter.close()
+        return seen
+
+    assert run(scenario()) == ["ok", "ok", "TokensPerDayPerKey", "ok", "ok"]
+
+
+def test_the_month_budget_holds_across_days(open_store):
+    async def scenario() -> Any:
+        limiter, key = Limiter(open_store()), new_key()
+        limits = {"tokensPerMonth": 250}
+        for day in (1, 2):
+            await attempt(limiter, key, limits, datetime(2026, 12, day, tzinfo=UTC))
+        refused = await attempt(limiter, key, limits, datetime(2026, 12, 3, tzinfo=UTC))
+        await limiter.close()
+        return refused
+
+    refused = run(scenario())
+    assert refused.quota_ids == ["TokensPerMonthPerKey"]
+    assert refused.retry_after_s == 29 * 86_400
+
+
+def test_usage_is_recorded_per_key_model_and_day_and_read_back(open_store):
+    day = datetime(2026, 3, 4, 10, tzinfo=UTC)
+    usage = {
+        "promptTokenCount": 1000,
+        "candidatesTokenCount": 200,
+        "thoughtsTokenCount": 300,
+        "cachedContentTokenCount": 400,
+        "toolUsePromptTokenCount": 50,
+        "totalTokenCount": 1550,
+    }
+
+    async def scenario(key: str, other: str) -> tuple[list[Any], list[Any]]:
+        limiter = Limiter(open_store())
+        for key_id, model, limits in [
+            (key, FLASH, {"requestsPerMinute": 100}),
+            (key, FLASH, {}),
+            (key, "gemini-2.5-pro", {}),
+            (other, FLASH, {}),
+        ]:
+            admission = await attempt(limiter, key_id, limits, day, model=model)
+            await limiter.settle(admission, usage, now=day)
+        mine = await limiter.usage(key, days=3, now=day + timedelta(days=1))
+        every = await limiter.usage(None, days=1, now=day)
+        await limiter.close()
+        return mine, every
+
+    key, other = sorted([new_key(), new_key()])
+    mine, every = run(scenario(key, other))
+    assert [r.to_json() for r in mine] == [
+        {
+            "id": key,
+            "day": "2026-03-04",
+            "model": model,
+            "requests": requests,
+            "promptTokens": 1050 * requests,
+            "outputTokens": 200 * requests,
+            "thoughtsTokens": 300 * requests,
+            "cachedTokens": 400 * requests,
+            "usd": usd,
+        }
+        # 650 input at $0.30/M, 400 cached at $0.03/M, 500 out at $2.50/M = $0.001457 (flash).
+        for model, requests, usd in [
+            (FLASH, 2, 0.002914),
+            ("gemini-2.5-pro", 1, 0.005863),
+        ]
+    ]
+    assert {(r.key_id, r.model) for r in every} >= {
+        (key, FLASH),
+        (key, "gemini-2.5-pro"),
+        (other, FLASH),
+    }
