@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers on 127.0.0.1 (gateways as deployed, a fake upstream, a token endpoint)."""
+"""Shared fixtures: real servers on 127.0.0.1 (gateways as deployed, a fake upstream, a token endpoint, Redis)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from tests.support.env import (
 )
 from tests.support.fakes import FakeUpstream
 from tests.support.gateway_process import GatewayProcess
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +58,14 @@ def moto_secrets() -> Iterator[MotoSecrets]:
     secrets = MotoSecrets().start()
     yield secrets
     secrets.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    """A real redis-server (Debian's package) on a free port, started on first use, one per run."""
+    server = RedisServer(workdir).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -197,7 +197,7 @@ def _describe(check: Check) -> str:
     if quota.kind == "window":
         unit = "requests" if quota.policy == "rpm" else "tokens"
         return f"{limit} {unit} in any 60 s window per API key"
-    amount = f"${limit / MICRO:.2f}" if quota.usd else f"{limit} tokens"
+    amount = f"${limit / MICRO:g}" if quota.usd else f"{limit} tokens"
     return f"{amount} per UTC {quota.period} per API key"
 
 

@@ -1,9 +1,8 @@
-"""Fixtures of the limits tests: a real redis-server, DynamoDB in moto, and a way to open each store."""
+"""Fixtures of the limits tests: DynamoDB in moto, and a way to open each store (Redis: tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -15,13 +14,6 @@ from tests.support.cloud import create_limits_table, point_dynamodb_at_moto
 from tests.support.redis_server import RedisServer
 
 StoreOpener = Callable[[], LimitStore]
-
-
-@pytest.fixture(scope="session")
-def redis_server(workdir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(workdir).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
