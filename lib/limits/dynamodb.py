@@ -1,10 +1,7 @@
 """The limits store in DynamoDB: one item per API key holding its counters, written by a conditional put.
 
-Table: partition key `pk` (S), sort key `sk` (S), TTL attribute `ttl`. A key's counters are the item
-`pk = "key#<id>"`, `sk = "limits"` with `state` (S, the JSON of lib/limits/state.py) and `version` (N).
-Usage rows are `pk = "usage#<YYYY-MM-DD>"`, `sk = "<id>#<model>"` with `keyId`, `day`, `model`, and the
-counts `requests`, `promptTokens`, `outputTokens`, `thoughtsTokens`, `cachedTokens`, `microUsd` (N).
-`python -m lib.limits.dynamodb create-table TABLE` makes the table (endpoint from AWS_ENDPOINT_URL*).
+The table's schema is in lib/limits/dynamodb_table.py; `python -m lib.limits.dynamodb create-table TABLE`
+makes it (endpoint from boto3's AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB).
 """
 
 from __future__ import annotations
@@ -13,49 +10,26 @@ import asyncio
 import json
 import random
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from lib.limits import state
 from lib.limits.base import Adjustment, Check, StoreUnavailable, UsageRecord, Verdict
+from lib.limits.dynamodb_table import (
+    client,
+    main,
+    state_item,
+    state_key,
+    usage_query,
+    usage_row,
+    usage_update,
+)
 from lib.limits.memory import clock_ms
-from lib.process import shared
 
 # A change to one key's state: returns (its result, whether the state must be written).
 Step = Callable[[state.KeyState], tuple[Any, bool]]
-STATE_SK = "limits"
-# A key's item outlives its longest window (a month) plus the counters' grace.
-STATE_TTL_S = 40 * 86_400
-USAGE_TTL_S = 400 * 86_400
 MAX_ATTEMPTS = 10
 BACKOFF_S = 0.002
-_COUNTS = {
-    "requests": "requests",
-    "prompt_tokens": "promptTokens",
-    "output_tokens": "outputTokens",
-    "thoughts_tokens": "thoughtsTokens",
-    "cached_tokens": "cachedTokens",
-    "micro_usd": "microUsd",
-}
-
-
-def _make_client(timeout_s: float) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        connect_timeout=timeout_s,
-        read_timeout=timeout_s,
-        retries={"max_attempts": 1, "mode": "standard"},
-    )
-    # A Session per client: boto3's default session is not thread-safe.
-    return boto3.session.Session().client("dynamodb", config=config)
-
-
-def client(timeout_s: float = 0.5) -> Any:
-    """The process's DynamoDB client (region, endpoint and credentials from the environment)."""
-    return shared(f"dynamodb:{timeout_s}", lambda: _make_client(timeout_s))
 
 
 def _error_code(exc: BaseException) -> str:
@@ -110,20 +84,13 @@ class DynamoStore:
             self._copies.pop(key_id, None)
 
     async def _read(self, key_id: str) -> None:
-        key = {"pk": {"S": f"key#{key_id}"}, "sk": {"S": STATE_SK}}
-        found = await self._call("get_item", Key=key, ConsistentRead=True)
+        found = await self._call("get_item", Key=state_key(key_id), ConsistentRead=True)
         self._keep(key_id, found.get("Item"))
 
     async def _put(self, key_id: str, keystate: state.KeyState, version: int) -> bool:
         """Write the key's item if nobody else did since `version` (0: no item); False if someone did."""
         text = json.dumps(keystate, separators=(",", ":"))
-        item = {
-            "pk": {"S": f"key#{key_id}"},
-            "sk": {"S": STATE_SK},
-            "state": {"S": text},
-            "version": {"N": str(version + 1)},
-            "ttl": {"N": str(int(time.time()) + STATE_TTL_S)},
-        }
+        item = state_item(key_id, text, version + 1)
         condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         if version:
             condition = {
@@ -235,53 +202,13 @@ class DynamoStore:
         await asyncio.gather(*steps)
 
     async def _record(self, record: UsageRecord) -> None:
-        counts = record.counts()
-        names = {
-            f"#{f}": f for f in ("keyId", "day", "model", "ttl", *_COUNTS.values())
-        }
-        values = {f":{_COUNTS[n]}": {"N": str(v)} for n, v in counts.items()}
-        values.update(
-            {
-                ":keyId": {"S": record.key_id},
-                ":day": {"S": record.day},
-                ":model": {"S": record.model},
-                ":ttl": {"N": str(int(time.time()) + USAGE_TTL_S)},
-            }
-        )
-        adds = ", ".join(f"#{f} :{f}" for f in _COUNTS.values())
-        await self._call(
-            "update_item",
-            Key={
-                "pk": {"S": f"usage#{record.day}"},
-                "sk": {"S": f"{record.key_id}#{record.model}"},
-            },
-            UpdateExpression=f"ADD {adds} SET #keyId = :keyId, #day = :day, "
-            "#model = :model, #ttl = :ttl",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        await self._call("update_item", **usage_update(record))
 
     async def _day_rows(self, key_id: str | None, day: str) -> list[UsageRecord]:
-        values: dict[str, Any] = {":pk": {"S": f"usage#{day}"}}
-        condition = "pk = :pk"
-        if key_id:
-            condition += " AND begins_with(sk, :id)"
-            values[":id"] = {"S": f"{key_id}#"}
         rows, start = [], {}
         while True:
-            page = await self._call(
-                "query",
-                KeyConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                **start,
-            )
-            for item in page.get("Items", []):
-                counts = {
-                    n: int(item.get(f, {"N": "0"})["N"]) for n, f in _COUNTS.items()
-                }
-                rows.append(
-                    UsageRecord(item["keyId"]["S"], day, item["model"]["S"], **counts)
-                )
+            page = await self._call("query", **usage_query(key_id, day), **start)
+            rows += [usage_row(item, day) for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 return rows
             start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
@@ -292,41 +219,6 @@ class DynamoStore:
 
     async def close(self) -> None:
         return None
-
-
-def create_table(table: str, dynamodb: Any | None = None) -> None:
-    """Create the table (on-demand, `pk`/`sk`, TTL on `ttl`) and wait until it is active."""
-    dynamodb = dynamodb or _make_client(10.0)
-    dynamodb.create_table(
-        TableName=table,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.get_waiter("table_exists").wait(TableName=table)
-    dynamodb.update_time_to_live(
-        TableName=table,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m lib.limits.dynamodb create-table TABLE`."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or args[0] != "create-table":
-        print(
-            "usage: python -m lib.limits.dynamodb create-table TABLE", file=sys.stderr
-        )
-        return 2
-    create_table(args[1])
-    print(f"created table {args[1]} (pk, sk; TTL on ttl)")
-    return 0
 
 
 if __name__ == "__main__":

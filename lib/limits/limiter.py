@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,76 +12,17 @@ from lib.limits import pricing
 from lib.limits.base import (
     Adjustment,
     Admission,
-    Check,
     LimitStore,
     QuotaExceeded,
     StoreUnavailable,
     UsageRecord,
 )
 from lib.limits.estimate import DEFAULT_OUTPUT_TOKENS, TokenEstimate, estimate_tokens
-from lib.limits.policy import (
-    MINUTE_MS,
-    TOKEN_QUOTAS,
-    Limits,
-    Quota,
-    day_of,
-    window_end,
-    window_name,
-)
+from lib.limits.plan import ms, plan, smallest, usage_counts
+from lib.limits.policy import TOKEN_QUOTAS, Limits, day_of
 
 log = logging.getLogger("streamgate.limits")
 DEFAULT_LEASE_TTL_S = 30.0
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def plan(
-    limits: Limits, tokens: int, micro_usd: int, now: datetime, lease_ttl_ms: int
-) -> tuple[Check, ...]:
-    """The checks an admission makes: one per limit the key has, each with what it charges."""
-    checks = []
-    for quota in limits.active():
-        amount = micro_usd if quota.usd else tokens if quota in TOKEN_QUOTAS else 1
-        window, span = MINUTE_MS, 0
-        if quota.kind == "lease":
-            window = lease_ttl_ms
-        elif quota.kind == "counter":
-            end = window_end(now, quota.period)
-            window = max(1, _ms(end) - _ms(now))
-            start = (
-                end - timedelta(days=1) if quota.period == "day" else now.replace(day=1)
-            )
-            span = _ms(end) - _ms(
-                start.replace(hour=0, minute=0, second=0, microsecond=0)
-            )
-        name = window_name(quota, now)
-        checks.append(
-            Check(quota, name, limits.value(quota) or 0, amount, window, span)
-        )
-    return tuple(checks)
-
-
-def _smallest(limits: Limits, quotas: Sequence[Quota]) -> int | None:
-    values = [v for q in quotas if (v := limits.value(q)) is not None]
-    return min(values) if values else None
-
-
-def usage_counts(usage: dict[str, Any] | None) -> dict[str, int] | None:
-    """Token counts from a stream's last `usageMetadata`; None when the stream ended without one."""
-    if not isinstance(usage, dict):
-        return None
-    names = {
-        "prompt": "promptTokenCount",
-        "output": "candidatesTokenCount",
-        "thoughts": "thoughtsTokenCount",
-        "cached": "cachedContentTokenCount",
-        "tool": "toolUsePromptTokenCount",
-    }
-    counts = {k: usage.get(v) for k, v in names.items()}
-    clean = {k: v if isinstance(v, int) and v >= 0 else 0 for k, v in counts.items()}
-    return clean if any(isinstance(v, int) for v in counts.values()) else None
 
 
 class Limiter:
@@ -110,7 +50,7 @@ class Limiter:
                 f"This API key has a USD budget and no price is known for model '{model}'."
             )
         cost = pricing.estimate_cost(est.prompt, est.output, model)
-        cap = _smallest(limits, [q for q in limits.active() if q.usd])
+        cap = smallest(limits, [q for q in limits.active() if q.usd])
         return min(cost, cap) if cap is not None else cost
 
     async def admit(
@@ -132,7 +72,7 @@ class Limiter:
             await self._reserve_usd(limits, model, estimate) if limits.has_usd else 0
         )
         checks = plan(limits, tokens, micro_usd, moment, self.lease_ttl_ms)
-        now_ms = None if now is None else _ms(now)
+        now_ms = None if now is None else ms(now)
         verdict = await self.store.admit(key_id, admission.id, checks, now_ms)
         admission.tokens, admission.micro_usd = tokens, micro_usd
         admission.checks, admission.outcomes = checks, verdict.outcomes
@@ -147,7 +87,7 @@ class Limiter:
         lease = admission.lease()
         if lease is None or admission.settled:
             return False
-        now_ms = None if now is None else _ms(now)
+        now_ms = None if now is None else ms(now)
         try:
             return await self.store.renew(
                 admission.key_id, lease.name, admission.id, self.lease_ttl_ms, now_ms
@@ -247,7 +187,7 @@ class Limiter:
             adjustments,
             lease.name if lease else None,
             self._record(admission, counts, model, cost),
-            None if now is None else _ms(now),
+            None if now is None else ms(now),
         )
 
     async def usage(

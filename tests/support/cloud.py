@@ -267,7 +267,7 @@ def point_dynamodb_at_moto(monkeypatch: Any) -> dict[str, str]:
 
 def create_limits_table() -> str:
     """A new limits table in moto (made by the project's own helper); returns its name."""
-    from lib.limits.dynamodb import create_table
+    from lib.limits.dynamodb_table import create_table
 
     name = f"streamgate-limits-{uuid.uuid4().hex[:8]}"
     create_table(name)
