@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from lib.limits.policy import MICRO
 
 PROVIDER = "google"
+# The usageMetadata counts that set a price (genai-prices maps them: thoughts are output, cached
+# prompt tokens are billed at the cache-read rate, tool-use prompt tokens are input).
+_COUNTED = (
+    "promptTokenCount",
+    "candidatesTokenCount",
+    "thoughtsTokenCount",
+    "cachedContentTokenCount",
+    "toolUsePromptTokenCount",
+)
 _loaded: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -46,6 +57,7 @@ def version() -> str:
     return str(_prices().__version__)
 
 
+@functools.lru_cache(maxsize=1024)
 def known(model: str) -> bool:
     """True if the price table has `model` (the model actually called)."""
     return _price(_prices().Usage(input_tokens=1), model) is not None
@@ -65,14 +77,34 @@ def _micro(price: Decimal | None) -> int:
 
 def cost(usage_metadata: dict[str, Any], model: str) -> int:
     """The micro-USD cost of a response's last `usageMetadata` (0 for an unknown model), rounded up."""
-    prices = _prices()
-    extracted = prices.extract_usage(
-        {"usageMetadata": usage_metadata}, provider_id=PROVIDER
+    counts = tuple(
+        value if isinstance(value := usage_metadata.get(name), int) else 0
+        for name in _COUNTED
+    )
+    return _cost(model, counts, _today())
+
+
+# A price look-up is ~0.3 ms of Python; requests repeat their shapes, so the answers are kept (per day,
+# as genai-prices has date-bounded prices).
+@functools.lru_cache(maxsize=4096)
+def _cost(model: str, counts: tuple[int, ...], day: str) -> int:
+    metadata = {name: value for name, value in zip(_COUNTED, counts) if value}
+    extracted = _prices().extract_usage(
+        {"usageMetadata": metadata}, provider_id=PROVIDER
     )
     return _micro(_price(extracted.usage, model))
 
 
-def estimate_cost(prompt_tokens: int, output_tokens: int, model: str) -> int:
-    """The micro-USD cost of `prompt_tokens` in and `output_tokens` out, at the uncached rates."""
+@functools.lru_cache(maxsize=4096)
+def _estimate(model: str, prompt_tokens: int, output_tokens: int, day: str) -> int:
     usage = _prices().Usage(input_tokens=prompt_tokens, output_tokens=output_tokens)
     return _micro(_price(usage, model))
+
+
+def estimate_cost(prompt_tokens: int, output_tokens: int, model: str) -> int:
+    """The micro-USD cost of `prompt_tokens` in and `output_tokens` out, at the uncached rates."""
+    return _estimate(model, prompt_tokens, output_tokens, _today())
+
+
+def _today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d")
