@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -63,7 +63,9 @@ class Limiter:
     ) -> Admission:
         """Reserve the request against every limit at once; raises QuotaExceeded (429), Forbidden, 503."""
         moment = now or datetime.now(UTC)
-        admission = Admission(uuid.uuid4().hex, key_id, model, limits, estimate, moment)
+        # 64 random bits: unique among one key's entries, and short in a DynamoDB item.
+        admission_id = secrets.token_hex(8)
+        admission = Admission(admission_id, key_id, model, limits, estimate, moment)
         if limits.empty:
             return admission
         smallest = limits.smallest_token_limit()
