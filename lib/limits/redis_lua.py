@@ -28,19 +28,20 @@ local grace = tonumber(ARGV[3])
 local n = (#ARGV - 3) / 4
 local function window_used(z, s)
   local gone = redis.call('ZRANGEBYSCORE', z, '-inf', now)
-  if #gone > 0 then
+  if #gone > 0 and redis.call('EXISTS', s) == 1 then
     local freed = 0
     for _, m in ipairs(gone) do freed = freed + amount_of(m) end
-    redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
     redis.call('DECRBY', s, freed)
   end
-  local left = redis.call('ZRANGE', z, 0, -1)
-  if #left == 0 then redis.call('DEL', s) return 0 end
+  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
+  if redis.call('ZCARD', z) == 0 then redis.call('DEL', s) return 0 end
   local sum = redis.call('GET', s)
   if sum then return tonumber(sum) end
+  -- The running total was lost (evicted): count it again from the window's entries.
   local total = 0
-  for _, m in ipairs(left) do total = total + amount_of(m) end
-  redis.call('SET', s, total, 'PX', redis.call('PTTL', z))
+  for _, m in ipairs(redis.call('ZRANGE', z, 0, -1)) do total = total + amount_of(m) end
+  local ttl = redis.call('PTTL', z)
+  if ttl > 0 then redis.call('SET', s, total, 'PX', ttl) else redis.call('SET', s, total) end
   return total
 end
 local function used(kind, key, sum)

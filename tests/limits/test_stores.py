@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis as redis_client
 
 from lib.limits.base import Admission, QuotaExceeded
 from lib.limits.estimate import TokenEstimate
 from lib.limits.limiter import Limiter
 from lib.limits.policy import parse_limits
+from lib.limits.redis import RedisStore, key_prefix
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EST = TokenEstimate(10, 90)
@@ -316,3 +318,37 @@ def test_usage_is_recorded_per_key_model_and_day_and_read_back(open_store):
         (key, "gemini-2.5-pro"),
         (other, FLASH),
     }
+
+
+def test_a_lease_expires_on_the_stores_own_clock(open_store):
+    """No clock passed: Redis uses its server's TIME, the others this process's clock."""
+
+    async def scenario() -> list[str]:
+        limiter, key = Limiter(open_store(), lease_ttl_s=0.3), new_key()
+        limits = {"concurrentStreams": 1}
+        seen = [type(await attempt(limiter, key, limits, None)).__name__]
+        seen.append(type(await attempt(limiter, key, limits, None)).__name__)
+        await asyncio.sleep(0.4)
+        seen.append(type(await attempt(limiter, key, limits, None)).__name__)
+        await limiter.close()
+        return seen
+
+    assert run(scenario()) == ["Admission", "QuotaExceeded", "Admission"]
+
+
+def test_redis_counts_a_window_again_when_its_running_total_was_evicted(redis_server):
+    async def scenario(key: str) -> list[str]:
+        limiter, limits = (
+            Limiter(RedisStore(redis_server.url)),
+            {"tokensPerMinute": 250},
+        )
+        seen = [type(await attempt(limiter, key, limits, at(0))).__name__]
+        redis_client.Redis.from_url(redis_server.url).delete(
+            key_prefix(key) + "tpm:sum"
+        )
+        seen.append(type(await attempt(limiter, key, limits, at(1))).__name__)
+        seen.append(type(await attempt(limiter, key, limits, at(2))).__name__)
+        await limiter.close()
+        return seen
+
+    assert run(scenario(new_key())) == ["Admission", "Admission", "QuotaExceeded"]
