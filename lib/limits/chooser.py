@@ -31,11 +31,12 @@ def store_kind(spec: str) -> str:
     )
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number from the environment, or `default` when unset or empty."""
     try:
         value = float(env.get(name, "") or default)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds") from None
+        raise ConfigError(f"{name} must be a number") from None
     if not value > 0:
         raise ConfigError(f"{name} must be positive")
     return value
@@ -59,7 +60,7 @@ def open_limiter(env: Mapping[str, str] | None = None) -> Limiter:
     """The limiter from the environment: a shared store behind the fallback, or per-instance memory."""
     env = os.environ if env is None else env
     spec = env.get("STREAMGATE_LIMITS", "").strip()
-    timeout_s = _seconds(env, "STREAMGATE_LIMITS_TIMEOUT_S", DEFAULT_TIMEOUT_S)
+    timeout_s = _positive(env, "STREAMGATE_LIMITS_TIMEOUT_S", DEFAULT_TIMEOUT_S)
     store = open_store(spec, timeout_s)
     if isinstance(store, MemoryStore):
         log.info(
@@ -67,9 +68,9 @@ def open_limiter(env: Mapping[str, str] | None = None) -> Limiter:
         )
     else:
         store = FallbackStore(store, timeout_s=timeout_s, label=store_kind(spec))
-    output = _seconds(env, "STREAMGATE_DEFAULT_OUTPUT_TOKENS", DEFAULT_OUTPUT_TOKENS)
+    output = _positive(env, "STREAMGATE_DEFAULT_OUTPUT_TOKENS", DEFAULT_OUTPUT_TOKENS)
     return Limiter(
         store,
-        lease_ttl_s=_seconds(env, "STREAMGATE_LEASE_TTL_S", DEFAULT_LEASE_TTL_S),
+        lease_ttl_s=_positive(env, "STREAMGATE_LEASE_TTL_S", DEFAULT_LEASE_TTL_S),
         default_output_tokens=int(output),
     )

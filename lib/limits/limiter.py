@@ -68,8 +68,8 @@ class Limiter:
         admission = Admission(admission_id, key_id, model, limits, estimate, moment)
         if limits.empty:
             return admission
-        smallest = limits.smallest_token_limit()
-        tokens = estimate.total if smallest is None else min(estimate.total, smallest)
+        cap = limits.smallest_token_limit()
+        tokens = estimate.total if cap is None else min(estimate.total, cap)
         micro_usd = (
             await self._reserve_usd(limits, model, estimate) if limits.has_usd else 0
         )
@@ -80,7 +80,8 @@ class Limiter:
         admission.checks, admission.outcomes = checks, verdict.outcomes
         admission.local = verdict.local
         if not verdict.admitted:
-            refused = [(c, o) for c, o in zip(checks, verdict.outcomes) if o.retry_ms]
+            pairs = zip(checks, verdict.outcomes)
+            refused = [(c, o) for c, o in pairs if o.used + c.amount > c.limit]
             raise QuotaExceeded(key_id, refused, admission.states())
         return admission
 
