@@ -140,6 +140,8 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--id", help="one key (default: every key)")
     usage.add_argument("--days", type=int, default=7, help="UTC days back (default 7)")
     usage.add_argument("--json", action="store_true", help="JSON rows, not a table")
+    # Also after the subcommand (`usage --limits URL`); the global flag when absent here.
+    usage.add_argument("--limits", metavar="URL", default=argparse.SUPPRESS)
     return parser
 
 

@@ -198,6 +198,8 @@ def test_usage_json_reads_the_rows_back_from_redis(redis_server):
         "usage", "--json", "--days", "2", env={"STREAMGATE_LIMITS": redis_server.url}
     )
     assert code == 0 and rows[0] in json.loads(every)
+    after = run("usage", "--limits", redis_server.url, "--id", key_id, "--json")
+    assert after == (0, out)
 
 
 def test_usage_without_json_is_a_table_with_a_total(redis_server):
