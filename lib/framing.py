@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from lib.errors import BadRequest, UpstreamError
 
@@ -191,12 +191,31 @@ class ArrayDecoder:
         return iter(())
 
 
+def _decoder(framing: str) -> SseDecoder | ArrayDecoder:
+    return SseDecoder() if framing == SSE else ArrayDecoder()
+
+
 def decode_stream(framing: str, pieces: Iterable[bytes]) -> Iterator[bytes]:
     """Each chunk (a JSON document) in an upstream body, in order, as soon as it is complete."""
     if framing == UNARY:
         yield b"".join(pieces)
         return
-    decoder = SseDecoder() if framing == SSE else ArrayDecoder()
+    decoder = _decoder(framing)
     for piece in pieces:
         yield from decoder.feed(piece)
     yield from decoder.close()
+
+
+async def decode_stream_async(
+    framing: str, pieces: AsyncIterable[bytes]
+) -> AsyncIterator[bytes]:
+    """`decode_stream` over bytes that arrive asynchronously (an upstream response body)."""
+    if framing == UNARY:
+        yield b"".join([piece async for piece in pieces])
+        return
+    decoder = _decoder(framing)
+    async for piece in pieces:
+        for chunk in decoder.feed(piece):
+            yield chunk
+    for chunk in decoder.close():
+        yield chunk

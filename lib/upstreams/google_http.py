@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from urllib3 import BaseHTTPResponse, Timeout
-from urllib3.exceptions import HTTPError, ReadTimeoutError
+import aiohttp
 
 from lib.errors import GatewayError, UpstreamError, UpstreamTimeout
-from lib.framing import decode_stream
+from lib.framing import decode_stream_async
 from lib.googleapis import error_message, parse_error_body
 from lib.upstreams.base import FORWARD_RESPONSE_HEADERS
-
-if TYPE_CHECKING:
-    from urllib3 import PoolManager
 
 MAX_ATTEMPTS = 3
 RETRY_BUDGET_S = 8.0
@@ -35,16 +32,33 @@ _CREDENTIAL = re.compile(
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
+# One pool for every upstream call of the process: no per-host cap (Cloud Run caps concurrency).
+_POOL_LIMIT = 0
+
+
+def make_session() -> aiohttp.ClientSession:
+    """The process's HTTP client: one connection pool, gzip decoded, no cookies, no proxy lookups."""
+    connector = aiohttp.TCPConnector(limit=_POOL_LIMIT, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=True,
+        trust_env=False,
+    )
+
+
 @contextmanager
 def map_upstream_errors(idle_timeout_s: float) -> Iterator[None]:
     """Turn transport failures (also inside the chunk loop) into gateway errors, once."""
     try:
         yield
-    except ReadTimeoutError as exc:
+    except aiohttp.ConnectionTimeoutError as exc:
+        raise UpstreamError("The upstream connection failed.") from exc
+    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
         raise UpstreamTimeout(
             f"The upstream sent nothing for {idle_timeout_s:g} s."
         ) from exc
-    except (HTTPError, OSError) as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         raise UpstreamError("The upstream connection failed.") from exc
 
 
@@ -80,11 +94,13 @@ def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:
     return kept
 
 
-def upstream_error(resp: BaseHTTPResponse, secrets: tuple[str, ...]) -> GatewayError:
+async def upstream_error(
+    resp: aiohttp.ClientResponse, secrets: tuple[str, ...]
+) -> GatewayError:
     """The client's view of a non-200 upstream answer: same status, Google's error, scrubbed."""
     try:
-        raw = resp.read(_MAX_ERROR_BYTES, decode_content=True) or b""
-    except (HTTPError, OSError):
+        raw = await resp.content.read(_MAX_ERROR_BYTES)
+    except (aiohttp.ClientError, OSError, TimeoutError):
         raw = b""
     resp.close()
     error = parse_error_body(raw)
@@ -101,13 +117,11 @@ def upstream_error(resp: BaseHTTPResponse, secrets: tuple[str, ...]) -> GatewayE
     return err
 
 
-def _should_retry(
-    resp: BaseHTTPResponse | None, error: GatewayError | None
-) -> float | None:
+def _should_retry(status: int | None, error: GatewayError | None) -> float | None:
     """Seconds to wait before retrying, or None if this failure is final."""
-    if resp is None or resp.status == 503:
+    if status is None or status == 503:
         return 0.0
-    if resp.status == 429 and error is not None:
+    if status == 429 and error is not None:
         delay = retry_delay_s(error.to_dict()["error"])
         return delay if delay is not None and delay <= SHORT_429_S else None
     return None
@@ -117,7 +131,7 @@ class HttpStream:
     """A 200 upstream response, decoded into chunks as the bytes arrive."""
 
     def __init__(
-        self, resp: BaseHTTPResponse, framing: str, idle_timeout_s: float
+        self, resp: aiohttp.ClientResponse, framing: str, idle_timeout_s: float
     ) -> None:
         self._resp = resp
         self._framing = framing
@@ -129,54 +143,54 @@ class HttpStream:
             if k.lower() in FORWARD_RESPONSE_HEADERS
         }
 
-    def chunks(self) -> Iterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
         with map_upstream_errors(self._idle):
-            yield from decode_stream(
-                self._framing, self._resp.stream(None, decode_content=True)
-            )
+            async for chunk in decode_stream_async(
+                self._framing, self._resp.content.iter_any()
+            ):
+                yield chunk
         self._done = True
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Keep a fully read connection for reuse; drop one left mid-stream."""
         if self._done:
-            self._resp.release_conn()
+            self._resp.release()
         else:
             self._resp.close()
 
 
-def post_with_retries(
-    http: PoolManager,
+async def post_with_retries(
+    session: aiohttp.ClientSession,
     url: str,
     data: bytes,
     headers: Mapping[str, str],
     timeouts: tuple[float, float],
     secrets: tuple[str, ...],
-) -> BaseHTTPResponse:
+) -> aiohttp.ClientResponse:
     """POST until a 200, retrying only connection failures, 503 and short 429s, before any byte."""
     deadline = time.monotonic() + RETRY_BUDGET_S
-    timeout = Timeout(connect=timeouts[0], read=timeouts[1])
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=timeouts[0] or None, sock_read=timeouts[1] or None
+    )
     for attempt in range(MAX_ATTEMPTS):
         resp, error = None, None
         try:
             with map_upstream_errors(timeouts[1]):
-                resp = http.urlopen(
-                    "POST",
+                resp = await session.post(
                     url,
-                    body=data,
-                    headers=dict(headers),
+                    data=data,
+                    headers=headers,
                     timeout=timeout,
-                    retries=False,
-                    preload_content=False,
-                    decode_content=True,
+                    allow_redirects=False,
                 )
         except UpstreamError as exc:
-            # Connection failures; a read timeout is final.
+            # Connection failures; a read timeout (UpstreamTimeout) is final.
             error = exc
         if resp is not None and resp.status == 200:
             return resp
         if resp is not None:
-            error = upstream_error(resp, secrets)
-        wait = _should_retry(resp, error)
+            error = await upstream_error(resp, secrets)
+        wait = _should_retry(resp.status if resp is not None else None, error)
         jitter = 0.25 * (2**attempt) * random.uniform(0.5, 1.5)
         backoff = wait + jitter if wait is not None else 0
         if (
@@ -185,5 +199,5 @@ def post_with_retries(
             or time.monotonic() + backoff > deadline
         ):
             raise error  # type: ignore[misc]
-        time.sleep(backoff)
+        await asyncio.sleep(backoff)
     raise AssertionError("unreachable")
