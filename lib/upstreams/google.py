@@ -15,7 +15,7 @@ from lib.framing import SSE
 from lib.googleapis import CLOUD_PLATFORM_SCOPE, USER_AGENT
 from lib.process import shared
 from lib.upstreams.base import UpstreamCall
-from lib.upstreams.google_http import HttpStream, make_session, post_with_retries
+from lib.upstreams.google_http import HttpStream, make_pool, post_with_retries
 
 
 class _VertexAuth:
@@ -69,7 +69,6 @@ class _GoogleUpstream:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._timeouts = (settings.connect_timeout_s, settings.idle_timeout_s)
 
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         headers = {
@@ -91,9 +90,13 @@ class _GoogleUpstream:
         if call.framing == SSE:
             url += "?alt=sse"
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        session = shared("upstream-http", make_session)
+        s = self._settings
+        pool = shared(
+            "upstream-http",
+            lambda: make_pool(s.connect_timeout_s, s.idle_timeout_s),
+        )
         resp = await post_with_retries(
-            session, url, data, headers, self._timeouts, secrets
+            pool, url, data, headers, s.idle_timeout_s, secrets
         )
         return HttpStream(resp, call.framing, self._settings.idle_timeout_s)
 

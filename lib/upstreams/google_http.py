@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import aiohttp
-
 from lib.errors import GatewayError, UpstreamError, UpstreamTimeout
 from lib.framing import decode_stream_async
 from lib.googleapis import error_message, parse_error_body
 from lib.upstreams.base import FORWARD_RESPONSE_HEADERS
+from lib.upstreams.http1 import Pool, Response, UpstreamSilent
 
 MAX_ATTEMPTS = 3
 RETRY_BUDGET_S = 8.0
@@ -32,33 +31,16 @@ _CREDENTIAL = re.compile(
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
-# One pool for every upstream call of the process: no per-host cap (Cloud Run caps concurrency).
-_POOL_LIMIT = 0
-
-
-def make_session() -> aiohttp.ClientSession:
-    """The process's HTTP client: one connection pool, gzip decoded, no cookies, no proxy lookups."""
-    connector = aiohttp.TCPConnector(limit=_POOL_LIMIT, ttl_dns_cache=300)
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=True,
-        trust_env=False,
-    )
-
-
 @contextmanager
 def map_upstream_errors(idle_timeout_s: float) -> Iterator[None]:
     """Turn transport failures (also inside the chunk loop) into gateway errors, once."""
     try:
         yield
-    except aiohttp.ConnectionTimeoutError as exc:
-        raise UpstreamError("The upstream connection failed.") from exc
-    except (aiohttp.ServerTimeoutError, TimeoutError) as exc:
+    except UpstreamSilent as exc:
         raise UpstreamTimeout(
             f"The upstream sent nothing for {idle_timeout_s:g} s."
         ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
+    except OSError as exc:
         raise UpstreamError("The upstream connection failed.") from exc
 
 
@@ -94,15 +76,13 @@ def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:
     return kept
 
 
-async def upstream_error(
-    resp: aiohttp.ClientResponse, secrets: tuple[str, ...]
-) -> GatewayError:
+async def upstream_error(resp: Response, secrets: tuple[str, ...]) -> GatewayError:
     """The client's view of a non-200 upstream answer: same status, Google's error, scrubbed."""
     try:
-        raw = await resp.content.read(_MAX_ERROR_BYTES)
-    except (aiohttp.ClientError, OSError, TimeoutError):
+        raw = await resp.read(_MAX_ERROR_BYTES)
+    except OSError:
         raw = b""
-    resp.close()
+        resp.close()
     error = parse_error_body(raw)
     message = error_message(error)
     status = resp.status if 400 <= resp.status <= 599 else 502
@@ -130,9 +110,7 @@ def _should_retry(status: int | None, error: GatewayError | None) -> float | Non
 class HttpStream:
     """A 200 upstream response, decoded into chunks as the bytes arrive."""
 
-    def __init__(
-        self, resp: aiohttp.ClientResponse, framing: str, idle_timeout_s: float
-    ) -> None:
+    def __init__(self, resp: Response, framing: str, idle_timeout_s: float) -> None:
         self._resp = resp
         self._framing = framing
         self._idle = idle_timeout_s
@@ -145,9 +123,7 @@ class HttpStream:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         with map_upstream_errors(self._idle):
-            async for chunk in decode_stream_async(
-                self._framing, self._resp.content.iter_any()
-            ):
+            async for chunk in decode_stream_async(self._framing, self._resp.body()):
                 yield chunk
         self._done = True
 
@@ -159,30 +135,26 @@ class HttpStream:
             self._resp.close()
 
 
+def make_pool(connect_timeout_s: float, idle_timeout_s: float) -> Pool:
+    """The process's upstream connections (made on first use, inside the event loop)."""
+    return Pool(connect_timeout_s, idle_timeout_s)
+
+
 async def post_with_retries(
-    session: aiohttp.ClientSession,
+    pool: Pool,
     url: str,
     data: bytes,
     headers: Mapping[str, str],
-    timeouts: tuple[float, float],
+    idle_timeout_s: float,
     secrets: tuple[str, ...],
-) -> aiohttp.ClientResponse:
+) -> Response:
     """POST until a 200, retrying only connection failures, 503 and short 429s, before any byte."""
     deadline = time.monotonic() + RETRY_BUDGET_S
-    timeout = aiohttp.ClientTimeout(
-        total=None, connect=timeouts[0] or None, sock_read=timeouts[1] or None
-    )
     for attempt in range(MAX_ATTEMPTS):
         resp, error = None, None
         try:
-            with map_upstream_errors(timeouts[1]):
-                resp = await session.post(
-                    url,
-                    data=data,
-                    headers=headers,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
+            with map_upstream_errors(idle_timeout_s):
+                resp = await pool.post(url, data, headers)
         except UpstreamError as exc:
             # Connection failures; a read timeout (UpstreamTimeout) is final.
             error = exc
