@@ -38,7 +38,7 @@ def choose_framing(alt: str | None, dollar_alt: str | None, stream: bool) -> str
 
 def is_error_chunk(event: bytes) -> bool:
     """True for a chunk that is Google's error object rather than a response."""
-    return _ERROR_EVENT.match(event) is not None
+    return b'"error"' in event[:64] and _ERROR_EVENT.match(event) is not None
 
 
 def one_line(event: bytes) -> bytes:
@@ -66,6 +66,21 @@ def encode_end(framing: str, first: bool) -> bytes:
     return b""
 
 
+def _whole_data_events(chunk: bytes) -> list[bytes] | None:
+    """The common case in one pass: `chunk` is whole one-line `data: ` events and nothing else
+    (what Google sends); None for anything else, which the line parser then reads."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        if chunk.endswith(separator):
+            break
+    else:
+        return None
+    events = chunk[: -len(separator)].split(separator)
+    for event in events:
+        if not event.startswith(b"data: ") or b"\n" in event or b"\r" in event:
+            return None
+    return [event[6:] for event in events]
+
+
 class SseDecoder:
     """Incremental SSE parser: feed bytes, get each complete event's data (and raw error objects)."""
 
@@ -75,7 +90,15 @@ class SseDecoder:
         self._data: list[bytes] = []
         self._raw: list[bytes] = []
 
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The data of every event completed by `chunk`, in order."""
+        if not (self._partial or self._data or self._raw or self._skip_lf):
+            fast = _whole_data_events(chunk)
+            if fast is not None:
+                return fast
+        return list(self._feed_lines(chunk))
+
+    def _feed_lines(self, chunk: bytes) -> Iterator[bytes]:
         if self._skip_lf and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._skip_lf = chunk.endswith(b"\r")
