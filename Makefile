@@ -4,8 +4,6 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
-# Same as the deployed per-instance concurrency (Terraform's max_instance_request_concurrency).
-THREADS ?= 80
 KEYS_FILE ?= .local/keys.json
 
 .PHONY: run test lint venv dev-venv clean package-aws openapi terraform-checks hardening bench bench-quick
@@ -30,7 +28,7 @@ dev-venv: $(VENV)/.dev
 run: venv
 	@$(BIN)/python -m tools.devkey $(KEYS_FILE)
 	STREAMGATE_KEYS=$${STREAMGATE_KEYS:-$(KEYS_FILE)} STREAMGATE_UPSTREAM=$${STREAMGATE_UPSTREAM:-echo} \
-	THREADS=$(THREADS) $(BIN)/functions-framework --target gateway --port $(PORT)
+	FUNCTION_USE_ASGI=true $(BIN)/functions-framework --target gateway --port $(PORT)
 
 lint: dev-venv
 	$(BIN)/ruff check .
@@ -61,7 +59,7 @@ hardening: dev-venv
 
 # The benchmark: gateway vs nginx vs the upstream directly; writes bench/RESULTS.md and bench/latency.png.
 bench: venv
-	THREADS=$(THREADS) bash bench/run.sh
+	bash bench/run.sh
 
 # Every scenario at tiny sizes (~20 s): proves the benchmark runs; no timing verdicts in its exit code.
 bench-quick: venv

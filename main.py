@@ -1,4 +1,9 @@
-"""functions-framework targets; each name is a Terraform `entry_point`. No logic, no I/O at import."""
+"""functions-framework targets (ASGI: `--asgi` / `FUNCTION_USE_ASGI=true`); each name is a Terraform `entry_point`.
+
+No logic, no I/O at import. The targets are coroutines served on functions-framework's ASGI mode
+(uvicorn on uvloop and httptools); the deploys set `FUNCTION_USE_ASGI=true` rather than decorating
+them with `functions_framework.aio.http`, whose import alone costs ~300 ms of every cold start.
+"""
 
 from handlers.gateway import gateway
 from handlers.gemini import gemini_stream

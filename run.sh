@@ -1,15 +1,15 @@
 #!/bin/bash
 # Lambda Web Adapter start script (the function's handler, see docs/aws.md): runs the `gateway` target with
-# functions-framework on gunicorn, as Cloud Run functions does, on the host and port the adapter proxies to.
+# functions-framework's ASGI mode (gunicorn + uvicorn on uvloop), as Cloud Run functions does, on the host
+# and port the adapter proxies to.
 set -euo pipefail
 
 # Lambda extracts the zip to $LAMBDA_TASK_ROOT (/var/task); locally, this script's directory.
 root="${LAMBDA_TASK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}"
 # Dependencies sit at the zip root (or python/), layers add /opt/python; the runtime's own boto3 comes last.
 export PYTHONPATH="$root:$root/python:/opt/python${PYTHONPATH:+:$PYTHONPATH}${LAMBDA_RUNTIME_DIR:+:$LAMBDA_RUNTIME_DIR}"
-# gunicorn's gthread worker starts threads on demand, so a large pool costs nothing until used;
-# THREADS=1 would switch to the sync worker, which aborts long streams.
-export THREADS="${THREADS:-80}"
+# One event loop serves every stream of the instance (main.py's targets are coroutines).
+export FUNCTION_USE_ASGI=true
 # gunicorn (>= 25.1) opens a control socket under $XDG_RUNTIME_DIR or ~/.gunicorn; on Lambda only /tmp
 # is writable, and a failure there is logged at ERROR on every cold start.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"

@@ -138,15 +138,7 @@ class Bench:
         )
         _warm(gateway, self.keys[0])
         time.sleep(0.5)
-        if threads >= _WORKER_CONNECTIONS:
-            self.results.notes.append(
-                f"THREADS={threads}: gunicorn keeps at most worker_connections − threads "
-                f"= {_WORKER_CONNECTIONS - threads} idle keep-alive connections, so every "
-                "response closes its connection, and one instance takes at most "
-                f"{_WORKER_CONNECTIONS} connections (functions-framework leaves "
-                "worker_connections at gunicorn's default)."
-            )
-        self._memory(f"gateway THREADS={threads}, idle after warm-up", gateway)
+        self._memory("gateway (ASGI), idle after warm-up", gateway)
         return gateway
 
     def _memory(self, label: str, server: Server) -> None:

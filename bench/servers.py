@@ -141,7 +141,9 @@ def gateway_command(port: int) -> list[str]:
 
 
 def gateway_env(keys_path: Path, upstream_port: int, threads: int) -> dict[str, str]:
-    """The deployed configuration: Gemini upstream (the fake), a real keys file, THREADS as deployed."""
+    """The deployed configuration: ASGI mode, Gemini upstream (the fake), a real keys file.
+
+    `threads` is kept for the record only: one event loop serves every stream."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -149,7 +151,7 @@ def gateway_env(keys_path: Path, upstream_port: int, threads: int) -> dict[str, 
     }
     env.update(
         {
-            "THREADS": str(threads),
+            "FUNCTION_USE_ASGI": "true",
             "STREAMGATE_UPSTREAM": "gemini",
             "STREAMGATE_KEYS": str(keys_path),
             "STREAMGATE_GEMINI_BASE_URL": f"http://127.0.0.1:{upstream_port}",
@@ -162,7 +164,7 @@ def gateway_env(keys_path: Path, upstream_port: int, threads: int) -> dict[str, 
 def start_gateway(
     workdir: Path, keys_path: Path, upstream_port: int, threads: int
 ) -> Server:
-    """`functions-framework --target gateway` (gunicorn gthread) with THREADS=`threads`."""
+    """`functions-framework --target gateway` in ASGI mode (gunicorn + uvicorn worker)."""
     port = free_port()
     log_path = workdir / f"gateway-threads{threads}.log"
     log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
@@ -173,7 +175,7 @@ def start_gateway(
     )
     wait_for_port(port, proc)
     return Server(
-        f"gateway (THREADS={threads})",
+        "gateway (ASGI)",
         port,
         proc,
         started,

@@ -4,14 +4,16 @@
 # the fallback where streaming is not configured: a streamed route returns its complete, framed body.
 from __future__ import annotations
 
+import asyncio
 import base64
-import io
 import os
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
 from lib.exchange import GatewayRequest, GatewayResponse
 from lib.instance import handle_request
+from lib.process import shared
 from lib.routes import FAMILY_TARGETS
 
 # FUNCTION_TARGET (as run.sh passes to functions-framework) -> the families it serves; unset = all.
@@ -55,13 +57,15 @@ def _request(event: dict[str, Any]) -> GatewayRequest:
     body = event.get("body") or ""
     raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
     return GatewayRequest(
-        method, _path(event), query, _headers(event), io.BytesIO(raw).read, len(raw)
+        method, _path(event), query, _headers(event), _once(raw), len(raw)
     )
 
 
-def _response(result: GatewayResponse, v2: bool) -> dict[str, Any]:
-    # A streamed route's chunks, joined: still `data: ...` events or one JSON array.
-    body = b"".join(result.body)
+async def _once(raw: bytes) -> AsyncIterator[bytes]:
+    yield raw
+
+
+def _response(result: GatewayResponse, body: bytes, v2: bool) -> dict[str, Any]:
     try:
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:
@@ -80,8 +84,23 @@ def _response(result: GatewayResponse, v2: bool) -> dict[str, Any]:
     return response
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """Serve one API Gateway or Function URL event with the process's gateway."""
+async def _serve(event: dict[str, Any]) -> dict[str, Any]:
     families = _TARGET_FAMILIES.get(os.environ.get("FUNCTION_TARGET", ""))
-    result = handle_request(_request(event), os.environ, families)
-    return _response(result, event.get("version") == "2.0")
+    result = await handle_request(_request(event), os.environ, families)
+    body = result.body
+    if result.relay is not None:
+        # A streamed route's chunks, joined: still `data: ...` events or one JSON array.
+        pieces: list[bytes] = []
+
+        async def collect(data: bytes) -> None:
+            pieces.append(data)
+
+        await result.relay(collect)
+        body = b"".join(pieces)
+    return _response(result, body, event.get("version") == "2.0")
+
+
+def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+    """Serve one API Gateway or Function URL event with the process's gateway, on its one loop."""
+    loop = shared("lambda-event-loop", asyncio.new_event_loop)
+    return loop.run_until_complete(_serve(event))

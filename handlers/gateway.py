@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from handlers.flask_adapter import serve
-
-if TYPE_CHECKING:
-    import flask
+from handlers.asgi import StreamedResponse, serve
 
 
-def gateway(request: flask.Request) -> flask.Response:
+async def gateway(request: Any) -> StreamedResponse:
     """Serve a request of any route family."""
-    return serve(request, None)
+    return await serve(request, None)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from handlers.flask_adapter import serve
-
-if TYPE_CHECKING:
-    import flask
+from handlers.asgi import StreamedResponse, serve
 
 FAMILIES = frozenset({"platform"})
 
 
-def platform_stream(request: flask.Request) -> flask.Response:
+async def platform_stream(request: Any) -> StreamedResponse:
     """Serve one streamGenerateContent (or generateContent) request of this family."""
-    return serve(request, FAMILIES)
+    return await serve(request, FAMILIES)

@@ -76,6 +76,10 @@ class Settings:
     connect_timeout_s: float = 10.0
     idle_timeout_s: float = 300.0
     client_timeout_s: float = 60.0
+    # The longest a stream may run (0 = no limit): the platform's request timeout less a margin.
+    request_timeout_s: float = 0.0
+    # On SIGTERM, how long open streams may go on before each ends with an UNAVAILABLE element.
+    shutdown_grace_s: float = 8.0
     log_level: str = "INFO"
 
     @classmethod
@@ -114,6 +118,12 @@ class Settings:
             idle_timeout_s=_number(env, "STREAMGATE_IDLE_TIMEOUT_S", d.idle_timeout_s),
             client_timeout_s=_number(
                 env, "STREAMGATE_CLIENT_TIMEOUT_S", d.client_timeout_s
+            ),
+            request_timeout_s=_number(
+                env, "STREAMGATE_REQUEST_TIMEOUT_S", d.request_timeout_s
+            ),
+            shutdown_grace_s=_number(
+                env, "STREAMGATE_SHUTDOWN_GRACE_S", d.shutdown_grace_s
             ),
             log_level=env.get("STREAMGATE_LOG_LEVEL", "") or d.log_level,
         )

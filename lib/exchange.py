@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from lib.errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
 from lib.framing import ARRAY
 
+# Writes one piece of a streamed body to the client (one write per chunk).
+Write = Callable[[bytes], Awaitable[None]]
+# Relays a whole streamed body through `Write`, ending it well-formed whatever happens;
+# False when the client is gone and nothing more may be sent.
+Relay = Callable[[Write], Awaitable[bool]]
+
 
 @dataclass(frozen=True)
 class GatewayRequest:
-    """A platform request as plain values; `headers` has lower-case names."""
+    """A platform request as plain values; `headers` has lower-case names; `body` yields its pieces."""
 
     method: str
     path: str
     query: str
     headers: Mapping[str, str]
-    read_body: Callable[[int], bytes]
+    body: AsyncIterator[bytes]
     content_length: int | None = None
+    # Completes when the client is gone (the ASGI `http.disconnect`); None where that cannot be known.
+    wait_disconnect: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
 class GatewayResponse:
-    """Status and headers fixed before the first byte; `body` may stream."""
+    """Status and headers fixed before the first byte; then `body`, or a `relay` that streams it."""
 
     status: int
     headers: list[tuple[str, str]]
-    body: Iterable[bytes]
-    streamed: bool = False
+    body: bytes = b""
+    relay: Relay | None = None
 
 
 def parse_query(raw: str) -> dict[str, str]:
@@ -42,25 +50,25 @@ def parse_query(raw: str) -> dict[str, str]:
     return {name: v[0] for name, v in values.items()}
 
 
-def read_body(req: GatewayRequest, limit: int, timeout_s: float) -> bytes:
-    """The whole body, refused early when too large, and bounded in time (slow senders)."""
+async def read_body(req: GatewayRequest, limit: int, timeout_s: float) -> bytes:
+    """The whole body, refused before reading when too large, and bounded in time (slow senders)."""
     if req.content_length is not None and req.content_length > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    chunks, size = [], 0
-    deadline = time.monotonic() + timeout_s
-    while size <= limit:
-        chunk = req.read_body(min(65536, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-        if time.monotonic() > deadline:
-            raise RequestTimeout(
-                f"The request body took longer than {timeout_s:g} s to arrive."
-            )
-    if size > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    return b"".join(chunks)
+    pieces, size = [], 0
+    try:
+        async with asyncio.timeout(timeout_s or None):
+            async for piece in req.body:
+                pieces.append(piece)
+                size += len(piece)
+                if size > limit:
+                    raise PayloadTooLarge(
+                        f"The request body is larger than {limit} bytes."
+                    )
+    except TimeoutError:
+        raise RequestTimeout(
+            f"The request body took longer than {timeout_s:g} s to arrive."
+        ) from None
+    return b"".join(pieces)
 
 
 def render_error(
@@ -84,4 +92,4 @@ def render_error(
         **exc.headers,
         **cors,
     }
-    return GatewayResponse(exc.status_code, list(headers.items()), [body])
+    return GatewayResponse(exc.status_code, list(headers.items()), body)

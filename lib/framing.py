@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from lib.errors import BadRequest, UpstreamError
 
@@ -38,7 +38,7 @@ def choose_framing(alt: str | None, dollar_alt: str | None, stream: bool) -> str
 
 def is_error_chunk(event: bytes) -> bool:
     """True for a chunk that is Google's error object rather than a response."""
-    return _ERROR_EVENT.match(event) is not None
+    return b'"error"' in event[:64] and _ERROR_EVENT.match(event) is not None
 
 
 def one_line(event: bytes) -> bytes:
@@ -66,6 +66,21 @@ def encode_end(framing: str, first: bool) -> bytes:
     return b""
 
 
+def _whole_data_events(chunk: bytes) -> list[bytes] | None:
+    """The common case in one pass: `chunk` is whole one-line `data: ` events and nothing else
+    (what Google sends); None for anything else, which the line parser then reads."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        if chunk.endswith(separator):
+            break
+    else:
+        return None
+    events = chunk[: -len(separator)].split(separator)
+    for event in events:
+        if not event.startswith(b"data: ") or b"\n" in event or b"\r" in event:
+            return None
+    return [event[6:] for event in events]
+
+
 class SseDecoder:
     """Incremental SSE parser: feed bytes, get each complete event's data (and raw error objects)."""
 
@@ -75,7 +90,15 @@ class SseDecoder:
         self._data: list[bytes] = []
         self._raw: list[bytes] = []
 
-    def feed(self, chunk: bytes) -> Iterator[bytes]:
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The data of every event completed by `chunk`, in order."""
+        if not (self._partial or self._data or self._raw or self._skip_lf):
+            fast = _whole_data_events(chunk)
+            if fast is not None:
+                return fast
+        return list(self._feed_lines(chunk))
+
+    def _feed_lines(self, chunk: bytes) -> Iterator[bytes]:
         if self._skip_lf and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._skip_lf = chunk.endswith(b"\r")
@@ -191,12 +214,31 @@ class ArrayDecoder:
         return iter(())
 
 
+def _decoder(framing: str) -> SseDecoder | ArrayDecoder:
+    return SseDecoder() if framing == SSE else ArrayDecoder()
+
+
 def decode_stream(framing: str, pieces: Iterable[bytes]) -> Iterator[bytes]:
     """Each chunk (a JSON document) in an upstream body, in order, as soon as it is complete."""
     if framing == UNARY:
         yield b"".join(pieces)
         return
-    decoder = SseDecoder() if framing == SSE else ArrayDecoder()
+    decoder = _decoder(framing)
     for piece in pieces:
         yield from decoder.feed(piece)
     yield from decoder.close()
+
+
+async def decode_stream_async(
+    framing: str, pieces: AsyncIterable[bytes]
+) -> AsyncIterator[bytes]:
+    """`decode_stream` over bytes that arrive asynchronously (an upstream response body)."""
+    if framing == UNARY:
+        yield b"".join([piece async for piece in pieces])
+        return
+    decoder = _decoder(framing)
+    async for piece in pieces:
+        for chunk in decoder.feed(piece):
+            yield chunk
+    for chunk in decoder.close():
+        yield chunk

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from lib.auth import check_api_key, check_model_allowed, extract_api_key
 from lib.body import build_request
@@ -12,6 +12,7 @@ from lib.errors import GatewayError, MethodNotAllowed
 from lib.exchange import (
     GatewayRequest,
     GatewayResponse,
+    Write,
     parse_query,
     read_body,
     render_error,
@@ -19,9 +20,10 @@ from lib.exchange import (
 from lib.framing import CONTENT_TYPES, UNARY, choose_framing, is_error_chunk
 from lib.googleapis import error_message, parse_error_body
 from lib.keys.cache import KeyCache
-from lib.relay import relay_chunks
+from lib.relay import Relayed, relay_stream, relay_unary
 from lib.requestlog import RequestLog, configure_logging, trace_fields
 from lib.routes import Target, normalize_path
+from lib.streams import OpenStreams
 from lib.upstreams.base import (
     FORWARD_REQUEST_HEADERS,
     Upstream,
@@ -42,9 +44,12 @@ class Gateway:
         self.settings = settings
         self.keys = keys
         self.upstream = upstream
+        self.streams = OpenStreams(
+            settings.request_timeout_s, settings.client_timeout_s
+        )
         self.logger = configure_logging(settings.log_level)
 
-    def handle(
+    async def handle(
         self, req: GatewayRequest, families: frozenset[str] | None = None
     ) -> GatewayResponse:
         """Serve one request; every failure is a Google-shaped error response."""
@@ -61,11 +66,11 @@ class Gateway:
                 raise MethodNotAllowed("Use POST.", headers={"Allow": "POST"})
             query = parse_query(req.query)
             framing = choose_framing(query.get("alt"), query.get("$alt"), target.stream)
-            return self._serve(req, target, query, framing, log, cors)
+            return await self._serve(req, target, query, framing, log, cors)
         except GatewayError as exc:
             return self._error(exc, req, framing, log)
 
-    def _serve(
+    async def _serve(
         self,
         req: GatewayRequest,
         target: Target,
@@ -74,15 +79,15 @@ class Gateway:
         log: RequestLog,
         cors: dict[str, str],
     ) -> GatewayResponse:
-        model = self._authorize(req, target, query, log)
-        raw = read_body(
+        model = await self._authorize(req, target, query, log)
+        raw = await read_body(
             req, self.settings.max_body_bytes, self.settings.client_timeout_s
         )
         body = build_request(raw, req.headers.get("content-type", ""), target)
         forwarded = {
             h: req.headers[h] for h in FORWARD_REQUEST_HEADERS if h in req.headers
         }
-        stream, events = self._open(
+        stream, first, chunks = await self._open(
             UpstreamCall(target, model, body, framing, forwarded)
         )
         headers = [
@@ -94,12 +99,17 @@ class Gateway:
             *cors.items(),
         ]
         log.status = 200
-        chunks = relay_chunks(stream, events, framing, log, self.logger)
         if framing == UNARY:
-            return GatewayResponse(200, headers, [b"".join(chunks)])
-        return GatewayResponse(200, headers, chunks, streamed=True)
+            body = await relay_unary(stream, first, log, self.logger)
+            return GatewayResponse(200, headers, body)
 
-    def _authorize(
+        async def relay(write: Write) -> bool:
+            relayed = Relayed(stream, first, chunks, framing, log)
+            return await relay_stream(relayed, write, req, self.streams, self.logger)
+
+        return GatewayResponse(200, headers, relay=relay)
+
+    async def _authorize(
         self,
         req: GatewayRequest,
         target: Target,
@@ -108,25 +118,27 @@ class Gateway:
     ) -> str:
         """The model to call (after aliasing), once the key is known and may call it."""
         presented = extract_api_key(req.headers, query.get("key"))
-        key = check_api_key(self.keys.current(), presented)
+        key = check_api_key(await self.keys.current(), presented)
         log.key_id = key.id
         model = self.settings.model_aliases.get(target.model, target.model)
         log.model = model or target.model_name
         check_model_allowed(key, log.model)
         return model
 
-    def _open(self, call: UpstreamCall) -> tuple[UpstreamStream, Iterator[bytes]]:
+    async def _open(
+        self, call: UpstreamCall
+    ) -> tuple[UpstreamStream, bytes | None, AsyncIterator[bytes]]:
         """The open upstream and its chunks; waits for the first, so an early failure keeps its status."""
-        stream = self.upstream.open(call)
-        events = stream.chunks()
+        stream = await self.upstream.open(call)
+        chunks = stream.chunks()
         try:
-            first = next(events, None)
+            first = await anext(chunks, None)
             if first is not None and is_error_chunk(first):
                 raise _error_from_chunk(first)
         except BaseException:
-            stream.close()
+            await stream.close()
             raise
-        return stream, _chain(first, events)
+        return stream, first, chunks
 
     def _cors(self, headers: Mapping[str, str]) -> dict[str, str]:
         origin = headers.get("origin", "")
@@ -149,7 +161,7 @@ class Gateway:
             "Access-Control-Max-Age": "3600",
             "X-Request-Id": log.request_id,
         }
-        return GatewayResponse(204, list(headers.items()), [])
+        return GatewayResponse(204, list(headers.items()))
 
     def _error(
         self, exc: GatewayError, req: GatewayRequest, framing: str, log: RequestLog
@@ -159,12 +171,6 @@ class Gateway:
         return render_error(
             exc, req.path, framing, log.request_id, self._cors(req.headers)
         )
-
-
-def _chain(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first is not None:
-        yield first
-    yield from rest
 
 
 def _error_from_chunk(chunk: bytes) -> GatewayError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 
@@ -12,7 +13,7 @@ from lib.framing import UNARY
 from lib.gateway import Gateway
 from lib.keys.cache import KeyCache
 from lib.keys.chooser import open_key_reader
-from lib.process import shared
+from lib.process import peek, shared
 from lib.requestlog import configure_logging
 from lib.secretenv import resolve_secret_env
 from lib.upstreams.base import Upstream
@@ -38,14 +39,41 @@ def build_gateway(env: Mapping[str, str]) -> Gateway:
     return Gateway(settings, keys, make_upstream(settings))
 
 
-def handle_request(
+_building: asyncio.Lock | None = None
+
+
+async def current_gateway(env: Mapping[str, str]) -> Gateway:
+    """The process's gateway, built from `env` on first use (not at import), in a thread: building may
+    read secrets, which must not block the event loop. Raises ValueError when misconfigured."""
+    global _building
+    gateway = peek("gateway")
+    if gateway is not None:
+        return gateway
+    if _building is None:
+        _building = asyncio.Lock()
+    async with _building:
+        gateway = peek("gateway")
+        if gateway is None:
+            built = await asyncio.to_thread(build_gateway, env)
+            gateway = shared("gateway", lambda: built)
+    return gateway
+
+
+async def handle_request(
     req: GatewayRequest, env: Mapping[str, str], families: frozenset[str] | None = None
 ) -> GatewayResponse:
-    """Serve `req` with the process's gateway, built from `env` on first use (not at import)."""
+    """Serve `req` with the process's gateway; a misconfiguration is a 503 that names no secret."""
     try:
-        gateway = shared("gateway", lambda: build_gateway(env))
+        gateway = await current_gateway(env)
     except ValueError as exc:
         configure_logging().error("configuration error: %s", exc)
         error = ServiceUnavailable("The gateway is misconfigured; see its log.")
         return render_error(error, req.path, UNARY, uuid.uuid4().hex, {})
-    return gateway.handle(req, families)
+    return await gateway.handle(req, families)
+
+
+def begin_shutdown() -> None:
+    """SIGTERM: open streams get `STREAMGATE_SHUTDOWN_GRACE_S`, then end with an UNAVAILABLE element."""
+    gateway = peek("gateway")
+    if gateway is not None:
+        gateway.streams.begin_shutdown(gateway.settings.shutdown_grace_s)

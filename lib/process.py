@@ -25,6 +25,11 @@ def shared(name: str, factory: Callable[[], T]) -> T:
         return _made[name]
 
 
+def peek(name: str) -> Any:
+    """The process's `name` if it has been made, else None (never makes it)."""
+    return _made.get(name)
+
+
 def forget(name: str) -> Any:
     """Drop `name` (so the next `shared` call makes it again); returns what was held, or None."""
     with _lock:

@@ -132,4 +132,10 @@ class RequestLog:
         if self.error:
             fields["error"] = self.error
         message = f"{self.method} {self.family or '-'} {self.model or '-'} {self.status} {self.outcome}"
-        logger.log(severity, message, extra={"fields": fields})
+        if logger.isEnabledFor(severity):
+            # makeRecord + handle: `logger.log` would walk the stack for a caller nobody reads.
+            record = logger.makeRecord(
+                logger.name, severity, __file__, 0, message, (), None,
+                extra={"fields": fields},
+            )  # fmt: skip
+            logger.handle(record)

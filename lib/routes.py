@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from lib.errors import BadRequest, NotFound
 
@@ -38,11 +39,11 @@ class Route:
     template: str
     defaults: tuple[tuple[str, str], ...] = ()
 
-    @property
+    @cached_property
     def segments(self) -> tuple[str, ...]:
         return tuple(self.template.strip("/").split("/"))
 
-    @property
+    @cached_property
     def variables(self) -> tuple[str, ...]:
         return tuple(s[1:-1] for s in self.segments if s.startswith("{"))
 

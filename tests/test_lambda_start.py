@@ -37,13 +37,13 @@ HEADERS = {"x-goog-api-key": KEYS["team-a"]}
 
 
 class StartScriptProcess(GatewayProcess):
-    """run.sh as the Lambda runtime starts the handler: python3 on PATH, no THREADS, cwd elsewhere."""
+    """run.sh as the Lambda runtime starts the handler: python3 on PATH, no FUNCTION_USE_ASGI, cwd elsewhere."""
 
     def start(self) -> StartScriptProcess:
         self.port = free_port()
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = dict(self.env)
-        env.pop("THREADS", None)  # run.sh's own default applies
+        env.pop("FUNCTION_USE_ASGI", None)
         env.pop("AWS_LAMBDA_RUNTIME_API", None)
         env.update(
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -113,7 +113,8 @@ def gemini_start(
 def test_gunicorn_listens_where_the_adapter_connects(echo_start: StartScriptProcess):
     log = echo_start.log_text()
     assert f"Listening at: http://127.0.0.1:{echo_start.port} " in log
-    assert "Using worker: gthread" in log  # THREADS defaulted above 1
+    # run.sh serves the ASGI mode: one uvicorn worker, one event loop.
+    assert "Using worker: uvicorn_worker.UvicornWorker" in log
     assert "ERROR" not in log  # e.g. no control socket failure with an unwritable home
 
 

@@ -44,14 +44,16 @@ def test_without_secret_variables_the_environment_is_returned_as_is():
 def test_boto3_is_not_imported_when_no_secret_is_named(keys_file: Path):
     """A deployment without secrets never loads boto3, even after serving a request."""
     code = (
-        "import json, sys, os, io\n"
+        "import asyncio, json, sys, os\n"
         "import main\n"
         "from lib.exchange import GatewayRequest\n"
         "from lib.instance import handle_request\n"
         "body = json.dumps({'contents': [{'parts': [{'text': 'hi'}]}]}).encode()\n"
+        "async def pieces():\n"
+        "    yield body\n"
         "req = GatewayRequest('POST', '/v1beta/models/m:generateContent', '',\n"
-        "    {'x-goog-api-key': os.environ['KEY']}, io.BytesIO(body).read, len(body))\n"
-        "result = handle_request(req, os.environ)\n"
+        "    {'x-goog-api-key': os.environ['KEY']}, pieces(), len(body))\n"
+        "result = asyncio.run(handle_request(req, os.environ))\n"
         "print(json.dumps([result.status, 'boto3' in sys.modules, 'botocore' in sys.modules]))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMGATE_")}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -31,29 +31,31 @@ class KeyCache:
         self._ttl = ttl_s
         self._grace = grace_s if grace_s is not None else max(10 * ttl_s, 10.0)
         self._clock = clock
-        self._lock = threading.Lock()
+        # Made on first use, inside the event loop that serves requests.
+        self._lock: asyncio.Lock | None = None
         self._keyset: KeySet | None = None
         self._loaded_at = float("-inf")
         self._next_try = float("-inf")
 
-    def current(self) -> KeySet:
-        """The key set to check against, or ServiceUnavailable when there is none."""
+    async def current(self) -> KeySet:
+        """The key set to check against, or ServiceUnavailable when there is none.
+
+        The store is read in a thread (its clients are blocking), one read at a time; while one
+        runs, other requests keep using the set they have, within its grace.
+        """
         now = self._clock()
         keyset = self._keyset
         if keyset is not None and now - self._loaded_at < self._ttl:
             return keyset
-        if keyset is not None and not self._lock.acquire(blocking=False):
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        if keyset is not None and self._lock.locked():
             # Another request is refreshing.
             return self._within_grace(keyset, now)
-        if keyset is None:
-            self._lock.acquire()
-        try:
-            if self._keyset is not None and self._clock() - self._loaded_at < self._ttl:
-                return self._keyset
-            if self._clock() >= self._next_try:
-                self._refresh()
-        finally:
-            self._lock.release()
+        async with self._lock:
+            fresh = self._clock() - self._loaded_at < self._ttl
+            if not fresh and self._clock() >= self._next_try:
+                await self._refresh()
         if self._keyset is None:
             raise ServiceUnavailable(
                 "API keys are unavailable; the gateway is refusing requests."
@@ -67,9 +69,9 @@ class KeyCache:
             "API keys are stale; the gateway is refusing requests."
         )
 
-    def _refresh(self) -> None:
+    async def _refresh(self) -> None:
         try:
-            keyset = parse_key_document(self._read())
+            keyset = parse_key_document(await asyncio.to_thread(self._read))
         except Exception as exc:  # noqa: BLE001 - any store or parse failure keeps the last good set
             self._next_try = self._clock() + min(self._ttl, _RETRY_EMPTY_S)
             state = (

@@ -8,7 +8,7 @@ to fix the response status, and the relay frames each chunk as one write; both d
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,18 +34,18 @@ class UpstreamCall:
 class UpstreamStream(Protocol):
     """An open 200 response: its chunks in order, then closed (also on early exit).
 
-    `close()` may be called at any point, more than once, from the relay's `finally`: it releases the
+    `close()` may be awaited at any point, more than once, from the relay's `finally`: it releases the
     upstream connection (dropping it if the stream was not read to its end) and never raises.
     """
 
     headers: Mapping[str, str]
 
-    def chunks(self) -> Iterator[bytes]: ...
+    def chunks(self) -> AsyncIterator[bytes]: ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class Upstream(Protocol):
     """Opens a stream, or raises GatewayError carrying the upstream's status and error."""
 
-    def open(self, call: UpstreamCall) -> UpstreamStream: ...
+    async def open(self, call: UpstreamCall) -> UpstreamStream: ...

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,7 +75,7 @@ class EchoStream:
             "responseId": self._id,
         }
 
-    def chunks(self) -> Iterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
         self._created = (
             datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
         )
@@ -89,12 +89,12 @@ class EchoStream:
             return
         for i, word in enumerate(words):
             if i and self._delay:
-                time.sleep(self._delay)
+                await asyncio.sleep(self._delay)
             if self._closed:
                 return
             yield _dump(self._chunk(word, i == len(words) - 1, prompt, len(words)))
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._closed = True
 
 
@@ -104,5 +104,5 @@ class EchoUpstream:
     def __init__(self, delay_s: float) -> None:
         self._delay = delay_s
 
-    def open(self, call: UpstreamCall) -> EchoStream:
+    async def open(self, call: UpstreamCall) -> EchoStream:
         return EchoStream(call, self._delay)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import threading
 from typing import Any
 from urllib.parse import quote
 
-import urllib3
+from google.auth.exceptions import GoogleAuthError
 
 from lib.config import Settings
 from lib.errors import BadRequest, ServiceUnavailable
@@ -15,46 +15,49 @@ from lib.framing import SSE
 from lib.googleapis import CLOUD_PLATFORM_SCOPE, USER_AGENT
 from lib.process import shared
 from lib.upstreams.base import UpstreamCall
-from lib.upstreams.google_http import HttpStream, post_with_retries
-
-_POOL_SIZE = 1024
-
-
-def _pool() -> urllib3.PoolManager:
-    # urllib3 directly: requests' per-call environment lookups and merging cost ~0.5 ms a request.
-    return urllib3.PoolManager(
-        num_pools=4, maxsize=_POOL_SIZE, block=False, retries=False
-    )
+from lib.upstreams.google_http import HttpStream, make_pool, post_with_retries
 
 
 class _VertexAuth:
-    """Our Application Default Credentials over a pool, refreshed by one thread at a time."""
+    """Our Application Default Credentials, refreshed in a thread, one refresh for all waiting requests."""
 
     def __init__(self) -> None:
-        import google.auth
-        from google.auth.transport.urllib3 import AuthorizedHttp, Request
+        self._credentials: Any = None
+        self._request: Any = None
+        # Made on first use, inside the serving event loop.
+        self._lock: asyncio.Lock | None = None
 
-        credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-        self._http = AuthorizedHttp(credentials, http=_pool())
-        self._request = Request(self._http.http)
-        self._lock = threading.Lock()
-
-    def ready(self) -> Any:
-        """The authorized pool, its token valid (google-auth deems it invalid ~4 min before expiry)."""
-        from google.auth.exceptions import GoogleAuthError
-
-        credentials = self._http.credentials
-        if not credentials.valid:
-            # One refresh at a time: concurrent requests would otherwise each fetch a token.
-            with self._lock:
+    async def headers(self) -> dict[str, str]:
+        """`Authorization` (and any quota project) with a valid token; google-auth deems a token
+        invalid ~4 min before it expires, so a refresh happens before any request sees it expire."""
+        credentials = self._credentials
+        if credentials is None or not credentials.valid:
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
                 try:
-                    if not credentials.valid:
-                        credentials.refresh(self._request)
+                    await asyncio.to_thread(self._refresh)
                 except GoogleAuthError as exc:
                     raise ServiceUnavailable(
                         "The gateway could not obtain its credentials."
                     ) from exc
-        return self._http
+            credentials = self._credentials
+        headers: dict[str, str] = {}
+        credentials.apply(headers)
+        return headers
+
+    def _refresh(self) -> None:
+        """Blocking: load ADC once, then refresh the token if it is (still) invalid."""
+        if self._credentials is None:
+            import google.auth
+            import urllib3
+            from google.auth.transport.urllib3 import Request
+
+            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+            self._request = Request(urllib3.PoolManager(retries=False))
+            self._credentials = credentials
+        if not self._credentials.valid:
+            self._credentials.refresh(self._request)
 
 
 def _seg(value: str) -> str:
@@ -66,7 +69,6 @@ class _GoogleUpstream:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._timeouts = (settings.connect_timeout_s, settings.idle_timeout_s)
 
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         headers = {
@@ -77,9 +79,8 @@ class _GoogleUpstream:
         headers.update(call.headers)
         return headers
 
-    def _open(
+    async def _open(
         self,
-        http: Any,
         url: str,
         call: UpstreamCall,
         secrets: tuple[str, ...],
@@ -89,7 +90,14 @@ class _GoogleUpstream:
         if call.framing == SSE:
             url += "?alt=sse"
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        resp = post_with_retries(http, url, data, headers, self._timeouts, secrets)
+        s = self._settings
+        pool = shared(
+            "upstream-http",
+            lambda: make_pool(s.connect_timeout_s, s.idle_timeout_s),
+        )
+        resp = await post_with_retries(
+            pool, url, data, headers, s.idle_timeout_s, secrets
+        )
         return HttpStream(resp, call.framing, self._settings.idle_timeout_s)
 
 
@@ -108,13 +116,12 @@ class VertexUpstream(_GoogleUpstream):
             return f"{base}/endpoints/{_seg(target.endpoint)}:{target.verb}"
         return f"{base}/publishers/{_seg(target.publisher)}/models/{_seg(call.model)}:{target.verb}"
 
-    def open(self, call: UpstreamCall) -> HttpStream:
+    async def open(self, call: UpstreamCall) -> HttpStream:
         url = self.url(call)
-        http = shared("upstream-http:vertex", _VertexAuth).ready()
+        auth = await shared("vertex-credentials", _VertexAuth).headers()
+        headers = {**self._headers(call), **auth}
         secrets = (self._settings.vertex_project,)
-        return self._open(
-            http, url, call, secrets, self._headers(call), dict(call.body)
-        )
+        return await self._open(url, call, secrets, headers, dict(call.body))
 
 
 class GeminiUpstream(_GoogleUpstream):
@@ -133,7 +140,7 @@ class GeminiUpstream(_GoogleUpstream):
         base = self._settings.gemini_base_url.rstrip("/")
         return f"{base}/v1beta/models/{_seg(call.model)}:{target.verb}"
 
-    def open(self, call: UpstreamCall) -> HttpStream:
+    async def open(self, call: UpstreamCall) -> HttpStream:
         url = self.url(call)
         key = self._settings.gemini_api_key
         if not key:
@@ -141,5 +148,4 @@ class GeminiUpstream(_GoogleUpstream):
         headers = {**self._headers(call), "x-goog-api-key": key}
         # Vertex-only fields the Gemini API rejects as unknown.
         body = {k: v for k, v in call.body.items() if k != "labels"}
-        http = shared("upstream-http:gemini", _pool)
-        return self._open(http, url, call, (key,), headers, body)
+        return await self._open(url, call, (key,), headers, body)

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import random
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-from urllib3 import BaseHTTPResponse, Timeout
-from urllib3.exceptions import HTTPError, ReadTimeoutError
+from typing import Any
 
 from lib.errors import GatewayError, UpstreamError, UpstreamTimeout
-from lib.framing import decode_stream
+from lib.framing import decode_stream_async
 from lib.googleapis import error_message, parse_error_body
 from lib.upstreams.base import FORWARD_RESPONSE_HEADERS
-
-if TYPE_CHECKING:
-    from urllib3 import PoolManager
+from lib.upstreams.http1 import Pool, Response, UpstreamSilent
 
 MAX_ATTEMPTS = 3
 RETRY_BUDGET_S = 8.0
@@ -40,11 +36,11 @@ def map_upstream_errors(idle_timeout_s: float) -> Iterator[None]:
     """Turn transport failures (also inside the chunk loop) into gateway errors, once."""
     try:
         yield
-    except ReadTimeoutError as exc:
+    except UpstreamSilent as exc:
         raise UpstreamTimeout(
             f"The upstream sent nothing for {idle_timeout_s:g} s."
         ) from exc
-    except (HTTPError, OSError) as exc:
+    except OSError as exc:
         raise UpstreamError("The upstream connection failed.") from exc
 
 
@@ -80,13 +76,13 @@ def _details(error: Mapping[str, Any]) -> list[dict[str, Any]]:
     return kept
 
 
-def upstream_error(resp: BaseHTTPResponse, secrets: tuple[str, ...]) -> GatewayError:
+async def upstream_error(resp: Response, secrets: tuple[str, ...]) -> GatewayError:
     """The client's view of a non-200 upstream answer: same status, Google's error, scrubbed."""
     try:
-        raw = resp.read(_MAX_ERROR_BYTES, decode_content=True) or b""
-    except (HTTPError, OSError):
+        raw = await resp.read(_MAX_ERROR_BYTES)
+    except OSError:
         raw = b""
-    resp.close()
+        resp.close()
     error = parse_error_body(raw)
     message = error_message(error)
     status = resp.status if 400 <= resp.status <= 599 else 502
@@ -101,13 +97,11 @@ def upstream_error(resp: BaseHTTPResponse, secrets: tuple[str, ...]) -> GatewayE
     return err
 
 
-def _should_retry(
-    resp: BaseHTTPResponse | None, error: GatewayError | None
-) -> float | None:
+def _should_retry(status: int | None, error: GatewayError | None) -> float | None:
     """Seconds to wait before retrying, or None if this failure is final."""
-    if resp is None or resp.status == 503:
+    if status is None or status == 503:
         return 0.0
-    if resp.status == 429 and error is not None:
+    if status == 429 and error is not None:
         delay = retry_delay_s(error.to_dict()["error"])
         return delay if delay is not None and delay <= SHORT_429_S else None
     return None
@@ -116,9 +110,7 @@ def _should_retry(
 class HttpStream:
     """A 200 upstream response, decoded into chunks as the bytes arrive."""
 
-    def __init__(
-        self, resp: BaseHTTPResponse, framing: str, idle_timeout_s: float
-    ) -> None:
+    def __init__(self, resp: Response, framing: str, idle_timeout_s: float) -> None:
         self._resp = resp
         self._framing = framing
         self._idle = idle_timeout_s
@@ -129,54 +121,48 @@ class HttpStream:
             if k.lower() in FORWARD_RESPONSE_HEADERS
         }
 
-    def chunks(self) -> Iterator[bytes]:
+    async def chunks(self) -> AsyncIterator[bytes]:
         with map_upstream_errors(self._idle):
-            yield from decode_stream(
-                self._framing, self._resp.stream(None, decode_content=True)
-            )
+            async for chunk in decode_stream_async(self._framing, self._resp.body()):
+                yield chunk
         self._done = True
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Keep a fully read connection for reuse; drop one left mid-stream."""
         if self._done:
-            self._resp.release_conn()
+            self._resp.release()
         else:
             self._resp.close()
 
 
-def post_with_retries(
-    http: PoolManager,
+def make_pool(connect_timeout_s: float, idle_timeout_s: float) -> Pool:
+    """The process's upstream connections (made on first use, inside the event loop)."""
+    return Pool(connect_timeout_s, idle_timeout_s)
+
+
+async def post_with_retries(
+    pool: Pool,
     url: str,
     data: bytes,
     headers: Mapping[str, str],
-    timeouts: tuple[float, float],
+    idle_timeout_s: float,
     secrets: tuple[str, ...],
-) -> BaseHTTPResponse:
+) -> Response:
     """POST until a 200, retrying only connection failures, 503 and short 429s, before any byte."""
     deadline = time.monotonic() + RETRY_BUDGET_S
-    timeout = Timeout(connect=timeouts[0], read=timeouts[1])
     for attempt in range(MAX_ATTEMPTS):
         resp, error = None, None
         try:
-            with map_upstream_errors(timeouts[1]):
-                resp = http.urlopen(
-                    "POST",
-                    url,
-                    body=data,
-                    headers=dict(headers),
-                    timeout=timeout,
-                    retries=False,
-                    preload_content=False,
-                    decode_content=True,
-                )
+            with map_upstream_errors(idle_timeout_s):
+                resp = await pool.post(url, data, headers)
         except UpstreamError as exc:
-            # Connection failures; a read timeout is final.
+            # Connection failures; a read timeout (UpstreamTimeout) is final.
             error = exc
         if resp is not None and resp.status == 200:
             return resp
         if resp is not None:
-            error = upstream_error(resp, secrets)
-        wait = _should_retry(resp, error)
+            error = await upstream_error(resp, secrets)
+        wait = _should_retry(resp.status if resp is not None else None, error)
         jitter = 0.25 * (2**attempt) * random.uniform(0.5, 1.5)
         backoff = wait + jitter if wait is not None else 0
         if (
@@ -185,5 +171,5 @@ def post_with_retries(
             or time.monotonic() + backoff > deadline
         ):
             raise error  # type: ignore[misc]
-        time.sleep(backoff)
+        await asyncio.sleep(backoff)
     raise AssertionError("unreachable")

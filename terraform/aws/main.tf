@@ -35,14 +35,17 @@ locals {
     PORT                             = "8080"
   } : {}
 
-  # Environment of every function: the variables lib/config.py reads.
+  # Environment of every function: the variables lib/config.py reads. FUNCTION_USE_ASGI serves
+  # main.py's coroutines on functions-framework's ASGI mode (run.sh sets it too). A stream ends with
+  # a well-formed error element 5 s before the Lambda timeout would cut it.
   common_environment = {
-    STREAMGATE_CORS_ORIGINS   = join(",", var.runtime.cors_origins)
-    STREAMGATE_IDLE_TIMEOUT_S = tostring(var.runtime.idle_timeout_s)
-    STREAMGATE_KEYS           = aws_secretsmanager_secret.keys.arn
-    STREAMGATE_KEYS_TTL_S     = tostring(var.runtime.keys_ttl_s)
-    STREAMGATE_UPSTREAM       = var.upstream
-    THREADS                   = tostring(var.lambda.threads)
+    FUNCTION_USE_ASGI            = "true"
+    STREAMGATE_CORS_ORIGINS      = join(",", var.runtime.cors_origins)
+    STREAMGATE_IDLE_TIMEOUT_S    = tostring(var.runtime.idle_timeout_s)
+    STREAMGATE_KEYS              = aws_secretsmanager_secret.keys.arn
+    STREAMGATE_KEYS_TTL_S        = tostring(var.runtime.keys_ttl_s)
+    STREAMGATE_REQUEST_TIMEOUT_S = tostring(max(var.lambda.timeout - 5, 1))
+    STREAMGATE_UPSTREAM          = var.upstream
   }
   upstream_environment = {
     echo   = {}

@@ -25,11 +25,10 @@ variable "function_url" {
 }
 
 variable "lambda" {
-  description = "Lambda settings shared by every route family: memory (MB, CPU scales with it), reserved concurrency (null = unreserved), gunicorn THREADS and timeout (s, at most 900)."
+  description = "Lambda settings shared by every route family: memory (MB, CPU scales with it), reserved concurrency (null = unreserved) and timeout (s, at most 900). One request per execution environment at a time: Lambda's own concurrency model."
   type = object({
     memory_size          = optional(number, 1024)
     reserved_concurrency = optional(number)
-    threads              = optional(number, 2)
     timeout              = optional(number, 900)
   })
   default = {}
@@ -37,10 +36,6 @@ variable "lambda" {
   validation {
     condition     = var.lambda.timeout >= 1 && var.lambda.timeout <= 900
     error_message = "lambda.timeout must be between 1 and 900 seconds."
-  }
-  validation {
-    condition     = var.lambda.threads >= 2
-    error_message = "lambda.threads must be at least 2 (one thread makes gunicorn's sync worker, which aborts long streams)."
   }
 }
 

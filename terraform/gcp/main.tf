@@ -43,15 +43,19 @@ locals {
     var.upstream == "vertex" ? { "aiplatform.googleapis.com" = local.vertex_project } : {},
   )
 
-  # Environment of every function: the variables lib/config.py reads. THREADS (gunicorn
-  # threads) equals the per-instance concurrency, as Google recommends for Python.
+  # Environment of every function: the variables lib/config.py reads. FUNCTION_USE_ASGI serves
+  # main.py's coroutines on functions-framework's ASGI mode (one event loop per instance). A stream
+  # ends with a well-formed error element 5 s before Cloud Run's request timeout would cut it, and
+  # on SIGTERM open streams get 8 s, inside Cloud Run's 10 s before SIGKILL.
   common_environment = {
-    STREAMGATE_CORS_ORIGINS   = join(",", var.runtime.cors_origins)
-    STREAMGATE_IDLE_TIMEOUT_S = tostring(var.runtime.idle_timeout_s)
-    STREAMGATE_KEYS           = google_secret_manager_secret.keys.id
-    STREAMGATE_KEYS_TTL_S     = tostring(var.runtime.keys_ttl_s)
-    STREAMGATE_UPSTREAM       = var.upstream
-    THREADS                   = tostring(var.function.max_instance_request_concurrency)
+    FUNCTION_USE_ASGI            = "true"
+    STREAMGATE_CORS_ORIGINS      = join(",", var.runtime.cors_origins)
+    STREAMGATE_IDLE_TIMEOUT_S    = tostring(var.runtime.idle_timeout_s)
+    STREAMGATE_KEYS              = google_secret_manager_secret.keys.id
+    STREAMGATE_KEYS_TTL_S        = tostring(var.runtime.keys_ttl_s)
+    STREAMGATE_REQUEST_TIMEOUT_S = tostring(max(var.function.timeout_seconds - 5, 1))
+    STREAMGATE_SHUTDOWN_GRACE_S  = "8"
+    STREAMGATE_UPSTREAM          = var.upstream
   }
   upstream_environment = {
     echo   = {}

@@ -35,6 +35,7 @@ from tests.support.hardening import (
     record,
     scaled,
 )
+from tests.support.rawhttp import unroutable_target
 from tools.openapi import build_spec
 
 # Path values that route, so a share of the fuzz cases gets past routing into keys and bodies.
@@ -104,6 +105,14 @@ def fuzz_problem(resp) -> str | None:
     if status >= 500:
         sent = (resp.request.body or b"")[:300]
         return f"{status} for {resp.request.method} {path} with body {sent!r}"
+    if (
+        status == 404
+        and unroutable_target(path.encode("latin-1"))
+        and body == b"Not Found"
+    ):
+        # functions-framework's ASGI router cannot match a path with a line break (see
+        # tests/support/rawhttp.py): its own plain 404, with nothing injected or sent upstream.
+        return None
     if status >= 400:
         problem = error_problem(status, body, path)
         if problem is None and leaked([body], SECRETS):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -12,7 +13,7 @@ import pytest
 from lib.errors import ServiceUnavailable
 from lib.keys.base import KeyStoreError
 from lib.keys.cache import KeyCache
-from lib.keys.document import hash_key
+from lib.keys.document import KeySet, hash_key
 
 OLD, NEW = "sg_old-key-for-the-keystore-tests", "sg_new-key-for-the-keystore-tests"
 
@@ -62,27 +63,32 @@ def key_log() -> Iterator[list[logging.LogRecord]]:
     logger.removeHandler(handler)
 
 
+def current(keys: KeyCache) -> KeySet:
+    """One request's look at the cache, on an event loop of its own."""
+    return asyncio.run(keys.current())
+
+
 def ids(store: KeyCache) -> list[str]:
-    return [k.id for k in store.current().keys if not k.disabled]
+    return [k.id for k in current(store).keys if not k.disabled]
 
 
 def test_a_new_key_works_and_a_revoked_one_stops_after_the_ttl():
     clock, store = Clock(), Store(GOOD)
     keys = KeyCache(store.read, 60, clock=clock)
-    assert keys.current().find(OLD) is not None
+    assert current(keys).find(OLD) is not None
     store.content = ROTATED
     clock.now += 59.9
-    assert keys.current().find(OLD) is not None and keys.current().find(NEW) is None
+    assert current(keys).find(OLD) is not None and current(keys).find(NEW) is None
     assert store.reads == 1  # cached within the TTL
     clock.now += 0.2
-    assert keys.current().find(OLD) is None and keys.current().find(NEW) is not None
+    assert current(keys).find(OLD) is None and current(keys).find(NEW) is not None
     assert store.reads == 2
 
 
 def test_nothing_ever_loaded_fails_closed_with_503(key_log):
     keys = KeyCache(Store(KeyStoreError("cannot reach Secret Manager")).read, 60)
     with pytest.raises(ServiceUnavailable) as caught:
-        keys.current()
+        current(keys)
     assert caught.value.to_dict()["error"] == {
         "code": 503,
         "message": "API keys are unavailable; the gateway is refusing requests.",
@@ -98,7 +104,7 @@ def test_a_failed_store_is_asked_again_at_most_once_a_second_when_empty():
     keys = KeyCache(store.read, 60, clock=clock)
     for _ in range(3):
         with pytest.raises(ServiceUnavailable):
-            keys.current()
+            current(keys)
     assert store.reads == 1
     store.content = GOOD
     clock.now += 1.0
@@ -108,7 +114,7 @@ def test_a_failed_store_is_asked_again_at_most_once_a_second_when_empty():
 def test_after_a_good_load_failures_serve_the_last_set_for_10_ttl_then_503(key_log):
     clock, store = Clock(), Store(GOOD)
     keys = KeyCache(store.read, 5, clock=clock)
-    keys.current()
+    current(keys)
     store.content = KeyStoreError(
         "cannot reach Secrets Manager (EndpointConnectionError)"
     )
@@ -118,7 +124,7 @@ def test_after_a_good_load_failures_serve_the_last_set_for_10_ttl_then_503(key_l
     assert key_log[-1].levelname == "WARNING"
     clock.now += 0.1
     with pytest.raises(ServiceUnavailable, match="stale"):
-        keys.current()
+        current(keys)
     store.content = GOOD
     clock.now += 1
     assert ids(keys) == ["old"]  # recovers as soon as the store answers
@@ -128,13 +134,13 @@ def test_after_a_good_load_failures_serve_the_last_set_for_10_ttl_then_503(key_l
 def test_grace_is_ten_ttls_and_at_least_ten_seconds(ttl, grace):
     clock, store = Clock(), Store(GOOD)
     keys = KeyCache(store.read, ttl, clock=clock)
-    keys.current()
+    current(keys)
     store.content = KeyStoreError("down")
     clock.now += grace
     assert ids(keys) == ["old"]
     clock.now += 1.01
     with pytest.raises(ServiceUnavailable):
-        keys.current()
+        current(keys)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +179,7 @@ def test_a_malformed_document_is_rejected_whole_and_the_last_good_set_stays(
     good = doc({"id": "old", "sha256": hash_key(OLD)}, {"id": "y", "sha256": "ef" * 32})
     store = Store(good)
     keys = KeyCache(store.read, 1, clock=clock)
-    keys.current()
+    current(keys)
     store.content = content
     clock.now += 1
     assert ids(keys) == [
@@ -188,7 +194,7 @@ def test_a_malformed_document_is_rejected_whole_and_the_last_good_set_stays(
 def test_a_malformed_document_at_start_fails_closed():
     keys = KeyCache(Store(b"[]").read, 60)
     with pytest.raises(ServiceUnavailable):
-        keys.current()
+        current(keys)
 
 
 def test_requests_during_a_refresh_share_one_fetch():
@@ -203,18 +209,21 @@ def test_requests_during_a_refresh_share_one_fetch():
             release.wait(10)
         return ROTATED if len(reads) > 1 else GOOD
 
-    keys = KeyCache(slow_read, 1, clock=clock)
-    keys.current()
-    clock.now += 1
-    refresher = threading.Thread(target=keys.current)
-    refresher.start()
-    assert entered.wait(10)
-    # While one request refreshes, the others are served the current set at once.
-    assert [keys.current().find(OLD) is not None for _ in range(20)] == [True] * 20
-    release.set()
-    refresher.join(10)
+    async def scenario() -> list[bool]:
+        keys = KeyCache(slow_read, 1, clock=clock)
+        await keys.current()
+        clock.now += 1
+        refresher = asyncio.create_task(keys.current())
+        assert await asyncio.to_thread(entered.wait, 10)
+        # While one request refreshes, the others are served the current set at once.
+        during = [(await keys.current()).find(OLD) is not None for _ in range(20)]
+        release.set()
+        await refresher
+        assert (await keys.current()).find(NEW) is not None
+        return during
+
+    assert asyncio.run(scenario()) == [True] * 20
     assert len(reads) == 2
-    assert keys.current().find(NEW) is not None
 
 
 def test_the_first_load_is_shared_by_concurrent_requests():
@@ -227,18 +236,13 @@ def test_the_first_load_is_shared_by_concurrent_requests():
         release.wait(10)
         return GOOD
 
-    keys = KeyCache(slow_read, 60)
-    results: list[bool] = []
-    threads = [
-        threading.Thread(
-            target=lambda: results.append(keys.current().find(OLD) is not None)
-        )
-        for _ in range(8)
-    ]
-    for t in threads:
-        t.start()
-    assert entered.wait(10)
-    release.set()
-    for t in threads:
-        t.join(10)
-    assert results == [True] * 8 and len(reads) == 1
+    async def scenario() -> list[bool]:
+        keys = KeyCache(slow_read, 60)
+        requests = [asyncio.create_task(keys.current()) for _ in range(8)]
+        assert await asyncio.to_thread(entered.wait, 10)
+        release.set()
+        return [
+            keyset.find(OLD) is not None for keyset in await asyncio.gather(*requests)
+        ]
+
+    assert asyncio.run(scenario()) == [True] * 8 and len(reads) == 1

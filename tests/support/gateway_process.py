@@ -48,7 +48,14 @@ class GatewayProcess:
         self.env = {
             k: v for k, v in os.environ.items() if not k.startswith("STREAMGATE_")
         }
-        self.env.update({"THREADS": str(threads), "PYTHONUNBUFFERED": "1", **env})
+        self.env.update(
+            {
+                "FUNCTION_USE_ASGI": "true",
+                "STREAMGATE_SHUTDOWN_GRACE_S": "1",
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            }
+        )
         self.target = target
         self.log_path = log_path
         self.port = 0

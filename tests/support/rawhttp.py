@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,3 +63,12 @@ def send_raw(port: int, data: bytes, timeout_s: float = 15.0) -> RawResponse:
 def valid_http_target(target: bytes) -> bool:
     """True if HTTP/1.1 allows these request-target bytes (visible ASCII only)."""
     return all(0x21 <= b <= 0x7E for b in target)
+
+
+_ENCODED_LINE_BREAK = re.compile(rb"%0[aAdD]")
+
+
+def unroutable_target(target: bytes) -> bool:
+    """True for targets functions-framework's ASGI router cannot match (its `{path:path}` pattern
+    stops at a line break, encoded or not): it answers them itself, a plain `404 Not Found`."""
+    return bool(_ENCODED_LINE_BREAK.search(target)) or b"\n" in target

@@ -15,7 +15,12 @@ from tests.support.paths import ROOT
 UPSTREAMS = ("echo", "vertex", "gemini")
 
 # What each stack must set for the code to run (lib/config.py and the runtime contract).
-REQUIRED_ENV = {"STREAMGATE_UPSTREAM", "STREAMGATE_KEYS", "THREADS"}
+REQUIRED_ENV = {
+    "STREAMGATE_UPSTREAM",
+    "STREAMGATE_KEYS",
+    "FUNCTION_USE_ASGI",
+    "STREAMGATE_REQUEST_TIMEOUT_S",
+}
 REQUIRED_BY_UPSTREAM = {
     "gcp": {
         "echo": set(),
@@ -39,6 +44,7 @@ KNOWN_ENV = {
     "STREAMGATE_KEYS_TTL_S",
     "STREAMGATE_IDLE_TIMEOUT_S",
     "STREAMGATE_CORS_ORIGINS",
+    "STREAMGATE_SHUTDOWN_GRACE_S",
     "STREAMGATE_VERTEX_PROJECT",
     "STREAMGATE_VERTEX_LOCATION",
     "STREAMGATE_GEMINI_API_KEY",
@@ -176,16 +182,38 @@ def test_aws_streaming_environment_runs_the_web_adapter() -> None:
     assert "var.region" in locals_["adapter_layer_arn"]
 
 
-def test_threads_equal_the_per_instance_concurrency() -> None:
+@pytest.mark.parametrize(
+    "cloud, timeout",
+    [("gcp", "var.function.timeout_seconds"), ("aws", "var.lambda.timeout")],
+)
+def test_functions_serve_asgi_and_end_streams_before_the_platform_timeout(
+    cloud: str, timeout: str
+) -> None:
+    environment = load_stack(cloud)["locals"]["common_environment"]
+    assert environment["FUNCTION_USE_ASGI"] == "true"
+    assert (
+        environment["STREAMGATE_REQUEST_TIMEOUT_S"]
+        == f"${{tostring(max({timeout} - 5, 1))}}"
+    )
+
+
+def test_cloud_run_gets_8_s_of_grace_inside_its_10_s_before_sigkill() -> None:
+    environment = load_stack("gcp")["locals"]["common_environment"]
+    assert environment["STREAMGATE_SHUTDOWN_GRACE_S"] == "8"
+
+
+def test_the_per_instance_concurrency_is_the_documented_one() -> None:
     blocks = load_stack("gcp")
     concurrency = "var.function.max_instance_request_concurrency"
-    assert blocks["locals"]["common_environment"]["THREADS"] == (
-        f"${{tostring({concurrency})}}"
-    )
     function = blocks["resource"]["google_cloudfunctions2_function"]["family"]
     (service,) = function["service_config"]
     assert service["max_instance_request_concurrency"] == f"${{{concurrency}}}"
     variable_type = blocks["variable"]["function"]["type"]
-    assert "max_instance_request_concurrency = optional(number, 80)" in variable_type
+    default = re.search(
+        r"max_instance_request_concurrency = optional\(number, (\d+)\)", variable_type
+    )
+    assert default is not None
+    documented = (ROOT / "README.md").read_text()
+    assert f"{default.group(1)} concurrent requests per instance" in documented
     assert 'available_cpu = optional(string, "1")' in variable_type
     assert "min_instance_count = optional(number" in variable_type
