@@ -25,6 +25,8 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt pyproject.toml | $(BIN)/pyth
 venv: $(VENV)/.runtime
 dev-venv: $(VENV)/.dev
 
+# Serves exactly what is deployed: functions-framework's ASGI mode, one event loop. (Deployed, Cloud
+# Run sends an instance at most 250 concurrent requests: Terraform's max_instance_request_concurrency.)
 run: venv
 	@$(BIN)/python -m tools.devkey $(KEYS_FILE)
 	STREAMGATE_KEYS=$${STREAMGATE_KEYS:-$(KEYS_FILE)} STREAMGATE_UPSTREAM=$${STREAMGATE_UPSTREAM:-echo} \

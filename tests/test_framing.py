@@ -77,3 +77,39 @@ def test_encoders_match_google_framing():
 )
 def test_choose_framing(alt, dollar_alt, framing):
     assert choose_framing(alt, dollar_alt, True) == framing
+
+
+U = '{"candidates": [{"content": {"parts": [{"text": "héron, 鷺"}]}}]}'.encode()
+
+
+@pytest.mark.parametrize(
+    "pieces, chunks",
+    [
+        # Whole elements, one or several per piece (the one-pass path) ...
+        ([b"[" + A, b"\n,\r\n" + B, b"\n]"], [A, B]),
+        ([b"[" + A + b"\n,\r\n" + B + b"\n]"], [A, B]),
+        # ... a part of one (the scanner takes over), non-ASCII text (the scanner reads it).
+        ([b"[" + A + b"\n,\r\n" + B[:9], B[9:] + b"\n]"], [A, B]),
+        ([b"[" + U, b"\n,\r\n" + A + b"\n]"], [U, A]),
+    ],
+    ids=["one per piece", "all in one piece", "a part", "non-ASCII"],
+)
+def test_array_pieces_as_upstreams_send_them(pieces, chunks):
+    assert list(decode_stream(ARRAY, pieces)) == chunks
+
+
+@pytest.mark.parametrize(
+    "pieces, chunks",
+    [
+        ([b"data: " + A + b"\r\n\r\n"], [A]),
+        ([b"data: " + A + b"\r\n\r\ndata: " + A + b"\r\n\r\n"], [A, A]),
+        ([b"data: " + A + b"\n\n"], [A]),
+        # Anything else goes to the line parser: other fields, multi-line data, a part.
+        ([b"event: x\r\ndata: " + A + b"\r\n\r\n"], [A]),
+        ([b"data: {\r\ndata: }\r\n\r\n"], [b"{\n}"]),
+        ([b"data: " + A[:5], A[5:] + b"\r\n\r\n"], [A]),
+    ],
+    ids=["one", "two in one piece", "LF only", "event line", "multi-line", "a part"],
+)
+def test_sse_pieces_as_upstreams_send_them(pieces, chunks):
+    assert list(decode_stream(SSE, pieces)) == chunks

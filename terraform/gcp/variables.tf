@@ -22,7 +22,7 @@ variable "function" {
     available_cpu                    = optional(string, "1")
     available_memory                 = optional(string, "512Mi")
     max_instance_count               = optional(number, 20)
-    max_instance_request_concurrency = optional(number, 80)
+    max_instance_request_concurrency = optional(number, 250)
     min_instance_count               = optional(number, 0)
     timeout_seconds                  = optional(number, 3600)
   })
