@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from lib.errors import BadRequest, Forbidden, Unauthorized
 from lib.keys.document import ApiKey, KeySet
@@ -53,3 +54,10 @@ def check_model_allowed(key: ApiKey, model: str) -> None:
     """Forbidden unless the key's model globs admit the model actually called."""
     if not key.allows(model):
         raise Forbidden(f"This API key may not call model '{model}'.")
+
+
+def check_not_expired(key: ApiKey, now: datetime) -> None:
+    """Unauthorized, saying so, once the key's `expiresAt` has passed."""
+    if key.expired(now):
+        when = key.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ") if key.expires_at else ""
+        raise Unauthorized(f"This API key expired at {when}.")

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 
-from lib.auth import check_api_key, check_model_allowed, extract_api_key
+from lib.auth import (
+    check_api_key,
+    check_model_allowed,
+    check_not_expired,
+    extract_api_key,
+)
 from lib.body import build_request
 from lib.config import Settings
 from lib.errors import GatewayError, MethodNotAllowed
@@ -20,7 +26,9 @@ from lib.exchange import (
 from lib.framing import CONTENT_TYPES, UNARY, choose_framing, is_error_chunk
 from lib.googleapis import error_message, parse_error_body
 from lib.keys.cache import KeyCache
-from lib.relay import Relayed, relay_stream, relay_unary
+from lib.keys.document import ApiKey
+from lib.limits.limiter import Limiter
+from lib.relay import Relayed, Spend, relay_stream, relay_unary
 from lib.requestlog import RequestLog, configure_logging, trace_fields
 from lib.routes import Target, normalize_path
 from lib.streams import OpenStreams
@@ -31,6 +39,8 @@ from lib.upstreams.base import (
     UpstreamStream,
 )
 
+# What a call that failed before its first byte is charged: nothing was generated.
+NOTHING_GENERATED = {"promptTokenCount": 0, "candidatesTokenCount": 0}
 _CORS_ALLOW_HEADERS = (
     "authorization, content-type, x-goog-api-key, x-goog-api-client, x-server-timeout, "
     "x-goog-user-project, traceparent"
@@ -40,10 +50,13 @@ _CORS_ALLOW_HEADERS = (
 class Gateway:
     """One instance's gateway: its settings, key cache and upstream, given by `lib.instance`."""
 
-    def __init__(self, settings: Settings, keys: KeyCache, upstream: Upstream) -> None:
+    def __init__(
+        self, settings: Settings, keys: KeyCache, upstream: Upstream, limiter: Limiter
+    ) -> None:
         self.settings = settings
         self.keys = keys
         self.upstream = upstream
+        self.limiter = limiter
         self.streams = OpenStreams(
             settings.request_timeout_s, settings.client_timeout_s
         )
@@ -79,7 +92,7 @@ class Gateway:
         log: RequestLog,
         cors: dict[str, str],
     ) -> GatewayResponse:
-        model = await self._authorize(req, target, query, log)
+        key, model = await self._authorize(req, target, query, log)
         raw = await read_body(
             req, self.settings.max_body_bytes, self.settings.client_timeout_s
         )
@@ -87,24 +100,38 @@ class Gateway:
         forwarded = {
             h: req.headers[h] for h in FORWARD_REQUEST_HEADERS if h in req.headers
         }
-        stream, first, chunks = await self._open(
-            UpstreamCall(target, model, body, framing, forwarded)
-        )
+        limiter = self.limiter
+        estimate = limiter.estimate(body, key.limits)
+        admission = await limiter.admit(key.id, key.limits, log.model, estimate)
+        try:
+            stream, first, chunks = await self._open(
+                UpstreamCall(target, model, body, framing, forwarded)
+            )
+        except BaseException:
+            # Refused or failed before a byte: the upstream generated nothing to charge.
+            await limiter.settle(admission, NOTHING_GENERATED)
+            raise
         headers = [
             ("Content-Type", CONTENT_TYPES[framing]),
             ("Cache-Control", "no-cache"),
             ("X-Accel-Buffering", "no"),
             ("X-Request-Id", log.request_id),
             *stream.headers.items(),
+            *admission.headers().items(),
             *cors.items(),
         ]
         log.status = 200
+        spend = Spend(
+            settle=lambda usage: limiter.settle(admission, usage),
+            renew=(lambda: limiter.renew(admission)) if admission.lease() else None,
+            renew_every_s=limiter.lease_ttl_ms / 3000,
+        )
+        relayed = Relayed(stream, first, chunks, framing, log, spend)
         if framing == UNARY:
-            body = await relay_unary(stream, first, log, self.logger)
+            body = await relay_unary(relayed, self.logger)
             return GatewayResponse(200, headers, body)
 
         async def relay(write: Write) -> bool:
-            relayed = Relayed(stream, first, chunks, framing, log)
             return await relay_stream(relayed, write, req, self.streams, self.logger)
 
         return GatewayResponse(200, headers, relay=relay)
@@ -115,15 +142,16 @@ class Gateway:
         target: Target,
         query: Mapping[str, str],
         log: RequestLog,
-    ) -> str:
-        """The model to call (after aliasing), once the key is known and may call it."""
+    ) -> tuple[ApiKey, str]:
+        """The key and the model to call (after aliasing), once the key may call it."""
         presented = extract_api_key(req.headers, query.get("key"))
         key = check_api_key(await self.keys.current(), presented)
         log.key_id = key.id
+        check_not_expired(key, datetime.now(UTC))
         model = self.settings.model_aliases.get(target.model, target.model)
         log.model = model or target.model_name
         check_model_allowed(key, log.model)
-        return model
+        return key, model
 
     async def _open(
         self, call: UpstreamCall

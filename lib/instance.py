@@ -1,4 +1,4 @@
-"""Builds one instance (settings, key cache, upstream, gateway): the only place that picks implementations."""
+"""Builds one instance (settings, key cache, upstream, limiter, gateway): the only place that picks implementations."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from lib.framing import UNARY
 from lib.gateway import Gateway
 from lib.keys.cache import KeyCache
 from lib.keys.chooser import open_key_reader
+from lib.limits.chooser import open_limiter
 from lib.process import peek, shared
 from lib.requestlog import configure_logging
 from lib.secretenv import resolve_secret_env
@@ -36,7 +37,7 @@ def build_gateway(env: Mapping[str, str]) -> Gateway:
     """Settings from `env` (secrets resolved), then the key cache, the upstream and the gateway."""
     settings = Settings.from_env(resolve_secret_env(env))
     keys = KeyCache(open_key_reader(settings.keys_source), settings.keys_ttl_s)
-    return Gateway(settings, keys, make_upstream(settings))
+    return Gateway(settings, keys, make_upstream(settings), open_limiter(env))
 
 
 _building: asyncio.Lock | None = None

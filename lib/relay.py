@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lib.errors import GatewayError
 from lib.exchange import GatewayRequest, Write
@@ -14,6 +15,16 @@ from lib.framing import encode_chunk, encode_end, is_error_chunk
 from lib.requestlog import RequestLog, usage_from
 from lib.streams import OpenStreams, StreamControl
 from lib.upstreams.base import UpstreamStream
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What the stream costs the key: settle it once at the end (the last usage, or None if it
+    reported none), and keep its concurrency lease alive while it runs."""
+
+    settle: Callable[[dict[str, Any] | None], Awaitable[None]]
+    renew: Callable[[], Awaitable[bool]] | None = None
+    renew_every_s: float = 10.0
 
 
 @dataclass
@@ -25,6 +36,7 @@ class Relayed:
     rest: AsyncIterator[bytes]
     framing: str
     log: RequestLog
+    spend: Spend | None = None
     usage_chunk: bytes | None = None
 
 
@@ -37,10 +49,13 @@ async def relay_stream(
 ) -> bool:
     """Relay as one of the instance's open streams; False if the client left (end nothing more)."""
     control = streams.open()
-    watcher = None
+    watcher = renewer = None
     if req.wait_disconnect is not None:
         watcher = asyncio.ensure_future(req.wait_disconnect())
         watcher.add_done_callback(lambda done: done.cancelled() or control.drop())
+    spend = relayed.spend
+    if spend is not None and spend.renew is not None:
+        renewer = asyncio.ensure_future(_keep_renewing(spend))
     try:
         await _relay(relayed, write, control)
         return True
@@ -53,16 +68,14 @@ async def relay_stream(
         return False
     finally:
         streams.close(control)
-        if watcher is not None:
-            watcher.cancel()
+        for task in (watcher, renewer):
+            if task is not None:
+                task.cancel()
         await _finish(relayed, logger)
 
 
-async def relay_unary(
-    stream: UpstreamStream, first: bytes | None, log: RequestLog, logger: logging.Logger
-) -> bytes:
+async def relay_unary(relayed: Relayed, logger: logging.Logger) -> bytes:
     """The one response of a unary call (generateContent), after which the upstream is closed."""
-    relayed = Relayed(stream, first, _nothing(), "unary", log)
     pieces: list[bytes] = []
 
     async def collect(data: bytes) -> None:
@@ -129,11 +142,17 @@ async def _write(write: Write, control: StreamControl, data: bytes) -> None:
 
 
 async def _finish(relayed: Relayed, logger: logging.Logger) -> None:
+    """Close the upstream, settle what the stream cost within the request, write its log line."""
     await relayed.stream.close()
     relayed.log.usage = usage_from(relayed.usage_chunk)
+    if relayed.spend is not None:
+        # A shield: a cancelled stream (client gone) is charged all the same.
+        await asyncio.shield(relayed.spend.settle(relayed.log.usage or None))
     relayed.log.emit(logger)
 
 
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield
+async def _keep_renewing(spend: Spend) -> None:
+    """Renew the stream's concurrency lease while it runs (it expires by itself if we die)."""
+    while True:
+        await asyncio.sleep(spend.renew_every_s)
+        await spend.renew()
