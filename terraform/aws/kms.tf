@@ -1,6 +1,7 @@
 data "aws_caller_identity" "current" {}
 
-# One customer managed key for the secrets, the functions' environment and the log groups.
+# One customer managed key for the secrets, the functions' environment, the log groups and the
+# limits table.
 resource "aws_kms_key" "this" {
   description             = "streamgate: secrets, Lambda environment, logs"
   enable_key_rotation     = true

@@ -44,6 +44,9 @@ locals {
     STREAMGATE_IDLE_TIMEOUT_S    = tostring(var.runtime.idle_timeout_s)
     STREAMGATE_KEYS              = aws_secretsmanager_secret.keys.arn
     STREAMGATE_KEYS_TTL_S        = tostring(var.runtime.keys_ttl_s)
+    STREAMGATE_LEASE_TTL_S       = tostring(var.limits.lease_ttl_s)
+    STREAMGATE_LIMITS            = local.limits_dynamodb ? "dynamodb://${one(aws_dynamodb_table.limits[*].name)}" : "memory"
+    STREAMGATE_LIMITS_TIMEOUT_S  = tostring(var.limits.timeout_s)
     STREAMGATE_REQUEST_TIMEOUT_S = tostring(max(var.lambda.timeout - 5, 1))
     STREAMGATE_UPSTREAM          = var.upstream
   }
@@ -56,6 +59,9 @@ locals {
       STREAMGATE_VERTEX_PROJECT            = var.vertex.project
     }
   }
+  # The per-key limits store (limits.tf): a table name is no secret, so a plain variable.
+  limits_dynamodb = var.limits.store == "dynamodb"
+
   environment = merge(var.extra_environment, local.common_environment, local.upstream_environment[var.upstream], local.streaming_environment)
 
   # The secrets the functions may read: exactly these.

@@ -38,6 +38,11 @@ output "kms_key_arn" {
   value       = aws_kms_key.this.arn
 }
 
+output "limits_table_name" {
+  description = "DynamoDB table of the per-key limits store (STREAMGATE_LIMITS=dynamodb://<name>, e.g. for the key CLI's usage); null with limits.store = \"memory\"."
+  value       = one(aws_dynamodb_table.limits[*].name)
+}
+
 output "rest_api_url" {
   description = "Invoke URL of the REST API stage (streams); append a route, e.g. /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse. Null when rest_api.enabled is false."
   value       = one(aws_api_gateway_stage.this[*].invoke_url)

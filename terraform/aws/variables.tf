@@ -39,6 +39,25 @@ variable "lambda" {
   }
 }
 
+variable "limits" {
+  description = "The per-key limits store (docs/limits.md). store = \"dynamodb\" (default): an on-demand DynamoDB table, so limits hold across every execution environment, at no cost while idle. store = \"memory\": nothing is created and each execution environment counts alone (on Lambda, one request per environment at a time, so per-key limits barely hold). lease_ttl_s: a stream lease expires this long after its last renewal; timeout_s: the store's connect and read timeout."
+  type = object({
+    lease_ttl_s = optional(number, 30)
+    store       = optional(string, "dynamodb")
+    timeout_s   = optional(number, 0.5)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["dynamodb", "memory"], var.limits.store)
+    error_message = "limits.store must be dynamodb or memory."
+  }
+  validation {
+    condition     = var.limits.lease_ttl_s > 0 && var.limits.timeout_s > 0
+    error_message = "limits.lease_ttl_s and limits.timeout_s must be positive."
+  }
+}
+
 variable "log_retention_days" {
   description = "Days CloudWatch keeps the functions' and the REST API's logs."
   type        = number

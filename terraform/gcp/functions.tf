@@ -34,6 +34,20 @@ resource "google_cloudfunctions2_function" "family" {
     service_account_email            = google_service_account.function.email
     environment_variables            = local.environment
 
+    # Only with the Redis limits store: Direct VPC egress reaches Memorystore's private address. For
+    # private ranges only, so the calls to Google's APIs (Vertex AI, the Gemini API, Secret Manager)
+    # still leave directly and need neither Cloud NAT nor Private Google Access.
+    direct_vpc_egress = local.limits_redis ? "VPC_EGRESS_PRIVATE_RANGES_ONLY" : null
+
+    dynamic "direct_vpc_network_interface" {
+      for_each = local.limits_redis ? [var.limits] : []
+
+      content {
+        network    = direct_vpc_network_interface.value.network
+        subnetwork = direct_vpc_network_interface.value.subnetwork
+      }
+    }
+
     dynamic "secret_environment_variables" {
       for_each = local.secret_environment
 
@@ -46,6 +60,11 @@ resource "google_cloudfunctions2_function" "family" {
     }
   }
 
-  # The service account must be able to read its secrets when the revision starts.
-  depends_on = [google_project_service.required, google_secret_manager_secret_iam_member.function]
+  # The service account must be able to read its secrets, and each secret injected as a variable
+  # must have a version, when the revision starts.
+  depends_on = [
+    google_project_service.required,
+    google_secret_manager_secret_iam_member.function,
+    google_secret_manager_secret_version.limits_url,
+  ]
 }

@@ -1,5 +1,5 @@
 # The functions' own identity: Vertex AI user (vertex upstream only) and secret accessor on
-# exactly the secrets it reads (secrets.tf). Nothing else.
+# exactly the secrets it reads (secrets.tf, and the limits store's URL in limits.tf). Nothing else.
 resource "google_service_account" "function" {
   account_id   = "${local.prefix}fn"
   project      = var.project_id

@@ -41,6 +41,7 @@ locals {
       ] : service => var.project_id
     },
     var.upstream == "vertex" ? { "aiplatform.googleapis.com" = local.vertex_project } : {},
+    local.limits_redis ? { "compute.googleapis.com" = var.project_id, "redis.googleapis.com" = var.project_id } : {},
   )
 
   # Environment of every function: the variables lib/config.py reads. FUNCTION_USE_ASGI serves
@@ -53,6 +54,8 @@ locals {
     STREAMGATE_IDLE_TIMEOUT_S    = tostring(var.runtime.idle_timeout_s)
     STREAMGATE_KEYS              = google_secret_manager_secret.keys.id
     STREAMGATE_KEYS_TTL_S        = tostring(var.runtime.keys_ttl_s)
+    STREAMGATE_LEASE_TTL_S       = tostring(var.limits.lease_ttl_s)
+    STREAMGATE_LIMITS_TIMEOUT_S  = tostring(var.limits.timeout_s)
     STREAMGATE_REQUEST_TIMEOUT_S = tostring(max(var.function.timeout_seconds - 5, 1))
     STREAMGATE_SHUTDOWN_GRACE_S  = "8"
     STREAMGATE_UPSTREAM          = var.upstream
@@ -71,14 +74,33 @@ locals {
     gemini = { STREAMGATE_GEMINI_API_KEY = one(google_secret_manager_secret.gemini_api_key[*].secret_id) }
     vertex = {}
   }
+  # STREAMGATE_LIMITS with the Redis store: its URL holds the AUTH string, so it is a secret
+  # (limits.tf). Unset with the memory store, which is the code's default.
+  limits_secret_environment = local.limits_redis ? {
+    STREAMGATE_LIMITS = one(google_secret_manager_secret.limits_url[*].secret_id)
+  } : {}
   environment        = merge(var.extra_environment, local.common_environment, local.upstream_environment[var.upstream])
-  secret_environment = local.upstream_secret_environment[var.upstream]
+  secret_environment = merge(local.upstream_secret_environment[var.upstream], local.limits_secret_environment)
 
   # The secrets the function's service account may read: exactly these.
   function_secrets = merge(
     { keys = google_secret_manager_secret.keys.secret_id },
     var.upstream == "gemini" ? { gemini_api_key = one(google_secret_manager_secret.gemini_api_key[*].secret_id) } : {},
+    local.limits_redis ? { limits_url = one(google_secret_manager_secret.limits_url[*].secret_id) } : {},
   )
+
+  # The per-key limits store (limits.tf). Its URL for redis-py: AUTH string, TLS ("rediss"), database
+  # 0, and the instance's own CA certificates as ssl_ca_data, so the chain must lead to this
+  # instance's CA. The host name check is off: clients connect to the instance's IP address, which
+  # Memorystore's server certificate is not known to carry as a subjectAltName (it has been reported
+  # in the CN, which TLS clients do not match), while the per-instance CA already pins the server.
+  limits_redis = var.limits.store == "redis"
+  limits_redis_url = one([
+    for r in google_redis_instance.limits : format(
+      "rediss://:%s@%s:%d/0?ssl_check_hostname=false&ssl_ca_data=%s",
+      urlencode(r.auth_string), r.host, r.port, urlencode(join("\n", r.server_ca_certs[*].cert))
+    )
+  ])
 
   # The OpenAPI spec with each family's function URL as backend address and JWT audience.
   openapi_spec = templatefile("${path.module}/openapi.yaml.tftpl", {

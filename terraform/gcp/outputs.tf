@@ -28,6 +28,11 @@ output "keys_secret" {
   value       = google_secret_manager_secret.keys.id
 }
 
+output "limits_url_secret" {
+  description = "Secret Manager secret (projects/P/secrets/S) holding STREAMGATE_LIMITS, the Redis limits store's rediss:// URL; null with limits.store = \"memory\"."
+  value       = one(google_secret_manager_secret.limits_url[*].id)
+}
+
 output "openapi_config_id" {
   description = "The API config the gateway serves (its id carries the spec's MD5)."
   value       = google_api_gateway_api_config.this.api_config_id

@@ -64,6 +64,37 @@ variable "labels" {
   default     = {}
 }
 
+variable "limits" {
+  description = "The per-key limits store (docs/limits.md). store = \"memory\" (default): each instance counts alone and nothing is created. store = \"redis\": a Memorystore for Redis instance (tier, memory_size_gb; AUTH and TLS) in var.region, which the functions reach by Direct VPC egress for private ranges only, on network and subnetwork (both required then; the subnetwork in var.region). lease_ttl_s: a stream lease expires this long after its last renewal; timeout_s: the store's connect and read timeout."
+  type = object({
+    lease_ttl_s    = optional(number, 30)
+    memory_size_gb = optional(number, 1)
+    network        = optional(string)
+    store          = optional(string, "memory")
+    subnetwork     = optional(string)
+    tier           = optional(string, "BASIC")
+    timeout_s      = optional(number, 0.5)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["memory", "redis"], var.limits.store)
+    error_message = "limits.store must be memory or redis (Memorystore for Redis; see terraform/gcp/limits.tf for why not Valkey)."
+  }
+  validation {
+    condition     = var.limits.store != "redis" || (var.limits.network != null && var.limits.subnetwork != null)
+    error_message = "limits.store = \"redis\" needs limits.network and limits.subnetwork: the VPC the functions reach Memorystore through."
+  }
+  validation {
+    condition     = contains(["BASIC", "STANDARD_HA"], var.limits.tier)
+    error_message = "limits.tier must be BASIC or STANDARD_HA."
+  }
+  validation {
+    condition     = var.limits.lease_ttl_s > 0 && var.limits.timeout_s > 0 && var.limits.memory_size_gb >= 1
+    error_message = "limits.lease_ttl_s and limits.timeout_s must be positive, limits.memory_size_gb at least 1."
+  }
+}
+
 variable "prefix" {
   description = "Prefix of every resource name (lowercase letters, digits, hyphens; ends with a hyphen)."
   type        = string

@@ -11,8 +11,10 @@ terraform {
       version = ">= 2.3, < 3.0"
     }
     google = {
-      source  = "hashicorp/google"
-      version = ">= 6.0, < 8.0"
+      source = "hashicorp/google"
+      # 7.21: service_config.direct_vpc_network_interface and direct_vpc_egress on
+      # google_cloudfunctions2_function (Direct VPC egress to the Redis limits store).
+      version = ">= 7.21, < 8.0"
     }
     google-beta = {
       source  = "hashicorp/google-beta"

@@ -39,7 +39,12 @@ def test_gcp_source_zip_is_named_by_its_md5() -> None:
 
 def test_gcp_secrets_have_no_values_and_exact_accessors() -> None:
     blocks = load_stack("gcp")
-    assert "google_secret_manager_secret_version" not in blocks["resource"]
+    # The one version: the Redis limits store's URL, whose AUTH string Memorystore makes and
+    # the provider keeps in the state anyway (google_redis_instance.auth_string).
+    versions = blocks["resource"]["google_secret_manager_secret_version"]
+    assert set(versions) == {"limits_url"}
+    assert versions["limits_url"]["secret_data"] == "${local.limits_redis_url}"
+    assert "google_redis_instance.limits" in blocks["locals"]["limits_redis_url"]
     members = blocks["resource"]["google_secret_manager_secret_iam_member"]
     accessor = members["function"]
     assert accessor["for_each"] == "${local.function_secrets}"

@@ -50,6 +50,9 @@ KNOWN_ENV = {
     "STREAMGATE_GEMINI_API_KEY",
     "STREAMGATE_GEMINI_API_KEY_SECRET",
     "STREAMGATE_GOOGLE_CREDENTIALS_SECRET",
+    "STREAMGATE_LIMITS",
+    "STREAMGATE_LEASE_TTL_S",
+    "STREAMGATE_LIMITS_TIMEOUT_S",
     "AWS_LAMBDA_EXEC_WRAPPER",
     "AWS_LWA_INVOKE_MODE",
     "PORT",
@@ -120,20 +123,27 @@ def test_gcp_sets_every_required_variable(upstream: str) -> None:
     blocks = load_stack("gcp")
     locals_ = blocks["locals"]
     plain = env_names(locals_, upstream)
-    secret = set(locals_["upstream_secret_environment"][upstream])
+    # With the Redis limits store, STREAMGATE_LIMITS is a secret too (test_limits.py).
+    secret = set(locals_["upstream_secret_environment"][upstream]) | {
+        "STREAMGATE_LIMITS"
+    }
     assert REQUIRED_ENV | REQUIRED_BY_UPSTREAM["gcp"][upstream] <= plain | secret
     assert plain | secret <= KNOWN_ENV
     assert not plain & secret
     assert "local.upstream_environment[var.upstream]" in locals_["environment"]
     assert "local.common_environment" in locals_["environment"]
     assert locals_["secret_environment"] == (
-        "${local.upstream_secret_environment[var.upstream]}"
+        "${merge(local.upstream_secret_environment[var.upstream], "
+        "local.limits_secret_environment)}"
     )
     function = blocks["resource"]["google_cloudfunctions2_function"]["family"]
     (service,) = function["service_config"]
     assert service["environment_variables"] == "${local.environment}"
-    (dynamic,) = service["dynamic"]
-    secret_env = dynamic["secret_environment_variables"]
+    (secret_env,) = [
+        d["secret_environment_variables"]
+        for d in service["dynamic"]
+        if "secret_environment_variables" in d
+    ]
     assert secret_env["for_each"] == "${local.secret_environment}"
     (content,) = secret_env["content"]
     assert content["version"] == "latest"

@@ -6,3 +6,10 @@ upstream   = "vertex"
 vertex = {
   location = "global"
 }
+
+# Per-key limits shared by every instance (off by default: an always-on Memorystore instance):
+# limits = {
+#   store      = "redis"
+#   network    = "projects/my-project-id/global/networks/default"
+#   subnetwork = "default"
+# }
