@@ -28,7 +28,11 @@ from bench.servers import (
 from lib.keys.document import hash_key
 
 KEY = "sg_bench-limits-" + "L" * 32
-LIMITS = {"requestsPerMinute": 100000, "concurrentStreams": 1000, "tokensPerDay": 10**12}
+LIMITS = {
+    "requestsPerMinute": 100000,
+    "concurrentStreams": 1000,
+    "tokensPerDay": 10**12,
+}
 RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = "## Limits store"
 
@@ -56,7 +60,9 @@ def _start(workdir: Path, name: str, keys: Path, upstream: int, extra: dict[str,
 def _first_chunk_ms(port: int, requests: int) -> tuple[float, int]:
     plan = Plan(port, GATEWAY_PATH, KEY, "sse", 20, 5, 1, requests)
     result = asyncio.run(run_load(plan))
-    times = [r.first_chunk_ms for r in result.results if not r.error and r.first_chunk_ms]
+    times = [
+        r.first_chunk_ms for r in result.results if not r.error and r.first_chunk_ms
+    ]
     errors = sum(1 for r in result.results if r.error)
     return statistics.median(times), errors
 
@@ -75,7 +81,10 @@ def _stores(workdir: Path) -> dict[str, dict[str, str]]:
     return {
         "memory (per instance)": {"STREAMGATE_LIMITS": "memory"},
         "redis-server on loopback": {"STREAMGATE_LIMITS": redis.url},
-        "DynamoDB (moto server)": {"STREAMGATE_LIMITS": "dynamodb://bench-limits", **env},
+        "DynamoDB (moto server)": {
+            "STREAMGATE_LIMITS": "dynamodb://bench-limits",
+            **env,
+        },
     }
 
 
@@ -84,7 +93,10 @@ def main(requests: int = 300, rounds: int = 3) -> str:
     fake = start_fake(workdir)
     keys = _keys_file(workdir)
     stores = _stores(workdir)
-    started = {n: _start(workdir, str(i), keys, fake.port, e) for i, (n, e) in enumerate(stores.items())}
+    started = {
+        n: _start(workdir, str(i), keys, fake.port, e)
+        for i, (n, e) in enumerate(stores.items())
+    }
     medians: dict[str, list[float]] = {name: [] for name in stores}
     errors = dict.fromkeys(stores, 0)
     try:
