@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lib.errors import BadRequest
-from lib.exchange import GatewayRequest, GatewayResponse
-from lib.instance import begin_shutdown, handle_request
+if TYPE_CHECKING:
+    from lib.exchange import GatewayResponse
 
 Scope = dict[str, Any]
 Receive = Any
@@ -44,6 +42,8 @@ def _content_length(headers: dict[str, str]) -> int | None:
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    from lib.errors import BadRequest
+
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -104,6 +104,10 @@ def _hook_sigterm() -> None:
     global _sigterm_hooked
     if _sigterm_hooked:
         return
+    import asyncio
+
+    from lib.instance import begin_shutdown
+
     _sigterm_hooked = True
     loop = asyncio.get_running_loop()
     previous = signal.getsignal(signal.SIGTERM)
@@ -122,6 +126,11 @@ def _hook_sigterm() -> None:
 
 async def serve(request: Any, families: frozenset[str] | None) -> StreamedResponse:
     """Run one request (a Starlette request from functions-framework) through the gateway."""
+    # Imported on first use (then cached): under the server the event loop's modules are loaded
+    # already; a bare `import main` (tools, tests) need not pay for the whole gateway.
+    from lib.exchange import GatewayRequest
+    from lib.instance import handle_request
+
     scope, receive = request.scope, request.receive
     _hook_sigterm()
     headers = _headers(scope)
