@@ -28,6 +28,8 @@ from bench.servers import (
 from lib.keys.document import hash_key
 
 KEY = "sg_bench-limits-" + "L" * 32
+# The same gateway and store for a key without limits: what the limits layer itself costs.
+PLAIN_KEY = "sg_bench-plain-" + "P" * 32
 LIMITS = {
     "requestsPerMinute": 100000,
     "concurrentStreams": 1000,
@@ -40,7 +42,8 @@ SECTION = "## Limits store"
 def _keys_file(workdir: Path) -> Path:
     path = workdir / "limits-keys.json"
     entry = {"id": "bench-limits", "sha256": hash_key(KEY), "limits": LIMITS}
-    path.write_text(json.dumps({"keys": [entry]}))
+    plain = {"id": "bench-plain", "sha256": hash_key(PLAIN_KEY)}
+    path.write_text(json.dumps({"keys": [entry, plain]}))
     return path
 
 
@@ -57,8 +60,8 @@ def _start(workdir: Path, name: str, keys: Path, upstream: int, extra: dict[str,
     return port, proc
 
 
-def _first_chunk_ms(port: int, requests: int) -> tuple[float, int]:
-    plan = Plan(port, GATEWAY_PATH, KEY, "sse", 20, 5, 1, requests)
+def _first_chunk_ms(port: int, requests: int, key: str = KEY) -> tuple[float, int]:
+    plan = Plan(port, GATEWAY_PATH, key, "sse", 20, 5, 1, requests)
     result = asyncio.run(run_load(plan))
     times = [
         r.first_chunk_ms for r in result.results if not r.error and r.first_chunk_ms
@@ -97,12 +100,17 @@ def main(requests: int = 300, rounds: int = 3) -> str:
         n: _start(workdir, str(i), keys, fake.port, e)
         for i, (n, e) in enumerate(stores.items())
     }
-    medians: dict[str, list[float]] = {name: [] for name in stores}
-    errors = dict.fromkeys(stores, 0)
+    plain = "a key without limits (memory store)"
+    medians: dict[str, list[float]] = {name: [] for name in [plain, *stores]}
+    errors = dict.fromkeys(medians, 0)
+    memory_port = started["memory (per instance)"][0]
     try:
         for name, (port, _) in started.items():
             _first_chunk_ms(port, 20)
         for _ in range(rounds):
+            p50, failed = _first_chunk_ms(memory_port, requests, PLAIN_KEY)
+            medians[plain].append(p50)
+            errors[plain] += failed
             for name, (port, _) in started.items():
                 p50, failed = _first_chunk_ms(port, requests)
                 medians[name].append(p50)
@@ -122,7 +130,8 @@ def main(requests: int = 300, rounds: int = 3) -> str:
             "",
             f"c=1, {rounds} interleaved rounds of {requests} SSE requests (20 chunks 5 ms apart), one key with",
             "per-minute, concurrency and daily limits: one admission round trip before the upstream, one",
-            "settle (usage recorded) at the end. Added = p50 first chunk minus the per-instance store's.",
+            "settle (usage recorded) at the end; first, the same gateway with a key without limits.",
+            "Added = p50 first chunk minus the per-instance store's (limits on the key).",
             "",
             "| Store | First chunk p50 ms | Added ms | Errors |",
             "|---|---:|---:|---:|",
