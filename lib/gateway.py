@@ -105,7 +105,7 @@ class Gateway:
         admission = await limiter.admit(key.id, key.limits, log.model, estimate)
         try:
             stream, first, chunks = await self._open(
-                UpstreamCall(target, model, body, framing, forwarded)
+                UpstreamCall(target, model, body, framing, forwarded, key.id)
             )
         except BaseException:
             # Refused or failed before a byte: the upstream generated nothing to charge.

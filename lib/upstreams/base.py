@@ -22,13 +22,15 @@ FORWARD_RESPONSE_HEADERS = ("content-disposition", "server-timing")
 
 @dataclass(frozen=True)
 class UpstreamCall:
-    """What to ask the upstream for: the target, the model after aliasing, the body, the framing."""
+    """What to ask the upstream for: the target, the model after aliasing, the body, the framing,
+    and the id of the gateway key it is for (Vertex bills it as a label)."""
 
     target: Target
     model: str
     body: Mapping[str, Any]
     framing: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    key_id: str = ""
 
 
 class UpstreamStream(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -64,6 +65,24 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+# The label Cloud Billing's export splits Vertex spend by: the gateway key's id.
+KEY_LABEL = "streamgate-key"
+_NOT_IN_LABELS = re.compile(r"[^a-z0-9_-]")
+
+
+def label_value(key_id: str) -> str:
+    """A key id as a Vertex label value: lowercase letters, digits, `_` and `-`, at most 63."""
+    return _NOT_IN_LABELS.sub("_", key_id.lower())[:63]
+
+
+def _labelled(call: UpstreamCall) -> dict:
+    """The body with the key's label merged over the client's own (which cannot override it)."""
+    body = dict(call.body)
+    if call.key_id:
+        body["labels"] = {**body.get("labels", {}), KEY_LABEL: label_value(call.key_id)}
+    return body
+
+
 class _GoogleUpstream:
     """Shared request building: body once as JSON, allow-listed headers, pinned timeouts."""
 
@@ -121,7 +140,7 @@ class VertexUpstream(_GoogleUpstream):
         auth = await shared("vertex-credentials", _VertexAuth).headers()
         headers = {**self._headers(call), **auth}
         secrets = (self._settings.vertex_project,)
-        return await self._open(url, call, secrets, headers, dict(call.body))
+        return await self._open(url, call, secrets, headers, _labelled(call))
 
 
 class GeminiUpstream(_GoogleUpstream):

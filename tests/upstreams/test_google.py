@@ -77,8 +77,31 @@ def test_vertex_calls_the_pinned_project_with_our_token(vertex_gateway, fake_ups
     assert (
         "Cookie" not in seen["headers"] and "X-Goog-User-Project" not in seen["headers"]
     )
-    assert seen["body"] == BODY
+    # The client's own labels, and the gateway key's id for Cloud Billing.
+    assert seen["body"] == {**BODY, "labels": {"team": "a", "streamgate-key": "team-a"}}
     assert fake_upstream.token_requests >= 1
+
+
+def test_vertex_bills_the_gateway_key_as_a_label_the_client_cannot_override(
+    vertex_gateway, gemini_gateway, fake_upstream
+):
+    forged = {**BODY, "labels": {"team": "b", "streamgate-key": "someone-else"}}
+    assert post(vertex_gateway, vertex_path("label-1"), forged).status_code == 200
+    labels = fake_upstream.last_request("label-1")["body"]["labels"]
+    assert labels == {"team": "b", "streamgate-key": "team-a"}
+    # The Gemini API has no labels: dropped there, as before.
+    assert post(gemini_gateway, f"/v1beta/models/label-2{S}", forged).status_code == 200
+    assert "labels" not in fake_upstream.last_request("label-2")["body"]
+
+
+@pytest.mark.parametrize(
+    "key_id, label",
+    [("team-a", "team-a"), ("Team.A@corp", "team_a_corp"), ("x" * 64, "x" * 63)],
+)
+def test_key_ids_become_valid_vertex_label_values(key_id, label):
+    from lib.upstreams.google import label_value
+
+    assert label_value(key_id) == label
 
 
 def test_vertex_endpoints_and_aliases_stay_pinned(vertex_gateway, fake_upstream):
