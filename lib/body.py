@@ -139,6 +139,11 @@ def validate_request(body: dict[str, Any]) -> dict[str, Any]:
         if expected is not None and not isinstance(value, expected):
             raise BadRequest(f"'{name}' must be {_JSON_TYPE_NAMES[expected]}.")
     if "contents" not in body:
+        inner = body.get("generateContentRequest")
+        if isinstance(inner, dict) and "contents" in inner:
+            # countTokens on the Gemini API may wrap a whole GenerateContentRequest.
+            _check_contents(inner["contents"], "generateContentRequest.contents")
+            return body
         raise BadRequest("The request needs 'contents' (or the legacy 'instances').")
     _check_contents(body["contents"])
     labels = body.get("labels", {})

@@ -27,10 +27,11 @@ from lib.framing import CONTENT_TYPES, UNARY, choose_framing, is_error_chunk
 from lib.googleapis import error_message, parse_error_body
 from lib.keys.cache import KeyCache
 from lib.keys.document import ApiKey
+from lib.limits.estimate import TokenEstimate
 from lib.limits.limiter import Limiter
 from lib.relay import Relayed, Spend, relay_stream, relay_unary
 from lib.requestlog import RequestLog, configure_logging, trace_fields
-from lib.routes import Target, normalize_path
+from lib.routes import COUNTING_VERBS, Target, normalize_path
 from lib.streams import OpenStreams
 from lib.upstreams.base import (
     FORWARD_REQUEST_HEADERS,
@@ -101,7 +102,12 @@ class Gateway:
             h: req.headers[h] for h in FORWARD_REQUEST_HEADERS if h in req.headers
         }
         limiter = self.limiter
-        estimate = limiter.estimate(body, key.limits)
+        # Counting generates nothing: it counts against requests per minute, not token budgets.
+        estimate = (
+            TokenEstimate(0, 0)
+            if target.verb in COUNTING_VERBS
+            else limiter.estimate(body, key.limits)
+        )
         admission = await limiter.admit(key.id, key.limits, log.model, estimate)
         try:
             stream, first, chunks = await self._open(

@@ -13,7 +13,16 @@ VERTEX_VERSIONS = ("v1", "v1beta1")
 GEMINI_VERSIONS = ("v1", "v1beta")
 
 # Method verb -> whether it streams.
-VERBS: dict[str, bool] = {"streamGenerateContent": True, "generateContent": False}
+VERBS: dict[str, bool] = {
+    "streamGenerateContent": True,
+    "generateContent": False,
+    "countTokens": False,
+    "computeTokens": False,
+}
+# Methods that only count or tokenize: no tokens generated, so no token budget is charged.
+COUNTING_VERBS = frozenset({"countTokens", "computeTokens"})
+# Methods only Vertex AI has (not the Gemini API's own paths).
+VERTEX_ONLY_VERBS = frozenset({"computeTokens"})
 
 # Route family -> the functions-framework target (and Terraform entry point) that serves it.
 FAMILY_TARGETS: dict[str, str] = {
@@ -157,7 +166,9 @@ def normalize_path(raw_path: str, families: frozenset[str] | None = None) -> Tar
         values = _match(route, segments)
         if values is None:
             continue
-        if verb not in VERBS:
+        if verb not in VERBS or (
+            verb in VERTEX_ONLY_VERBS and route.family == "gemini"
+        ):
             raise NotFound(
                 f"Unknown method ':{verb[:64]}'; use ':streamGenerateContent'."
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import uuid
@@ -84,6 +85,24 @@ class EchoStream:
             "(nothing to echo)"
         ]
         prompt = _prompt_tokens(self._call.body)
+        verb = self._call.target.verb
+        if verb == "countTokens":
+            yield _dump({"totalTokens": prompt})
+            return
+        if verb == "computeTokens":
+            tokens = [base64.b64encode(w.strip().encode()).decode() for w in words]
+            yield _dump(
+                {
+                    "tokensInfo": [
+                        {
+                            "tokens": tokens,
+                            "tokenIds": list(range(len(tokens))),
+                            "role": "user",
+                        }
+                    ]
+                }
+            )
+            return
         if self._call.framing == UNARY:
             yield _dump(self._chunk("".join(words), True, prompt, len(words)))
             return

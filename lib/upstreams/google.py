@@ -15,6 +15,7 @@ from lib.errors import BadRequest, ServiceUnavailable
 from lib.framing import SSE
 from lib.googleapis import CLOUD_PLATFORM_SCOPE, USER_AGENT
 from lib.process import shared
+from lib.routes import COUNTING_VERBS, VERTEX_ONLY_VERBS
 from lib.upstreams.base import UpstreamCall
 from lib.upstreams.google_http import HttpStream, make_pool, post_with_retries
 
@@ -140,7 +141,10 @@ class VertexUpstream(_GoogleUpstream):
         auth = await shared("vertex-credentials", _VertexAuth).headers()
         headers = {**self._headers(call), **auth}
         secrets = (self._settings.vertex_project,)
-        return await self._open(url, call, secrets, headers, _labelled(call))
+        body = (
+            dict(call.body) if call.target.verb in COUNTING_VERBS else _labelled(call)
+        )
+        return await self._open(url, call, secrets, headers, body)
 
 
 class GeminiUpstream(_GoogleUpstream):
@@ -151,6 +155,10 @@ class GeminiUpstream(_GoogleUpstream):
         if target.endpoint:
             raise BadRequest(
                 "Tuned-model endpoints are served only by the Vertex AI upstream."
+            )
+        if target.verb in VERTEX_ONLY_VERBS:
+            raise BadRequest(
+                f"':{target.verb}' is served only by the Vertex AI upstream."
             )
         if target.publisher != "google":
             raise BadRequest(

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from lib.config import Settings
 from lib.errors import BadRequest, GatewayError, NotFound
 from lib.framing import ARRAY, SSE, UNARY
-from lib.routes import FAMILY_TARGETS, IDENTIFIER, ROUTES, VERBS, normalize_path
+from lib.routes import (
+    FAMILY_TARGETS,
+    IDENTIFIER,
+    ROUTES,
+    VERBS,
+    VERTEX_ONLY_VERBS,
+    normalize_path,
+)
 from lib.upstreams.base import UpstreamCall
 from lib.upstreams.google import GeminiUpstream, VertexUpstream
 from tests.support.env import KEYS, PINNED_LOCATION, PINNED_PROJECT, SECRETS
@@ -112,10 +119,11 @@ FAMILIES = st.sampled_from([None, *(frozenset({f}) for f in FAMILY_TARGETS)])
 VERTEX = re.compile(
     rf"/v1/projects/{PINNED_PROJECT}/locations/{PINNED_LOCATION}/"
     r"(publishers/[A-Za-z0-9._@-]{1,128}/models/[A-Za-z0-9._@-]{1,128}"
-    r"|endpoints/[A-Za-z0-9._@-]{1,128}):(streamGenerateContent|generateContent)"
+    rf"|endpoints/[A-Za-z0-9._@-]{{1,128}}):({'|'.join(VERBS)})"
 )
 GEMINI = re.compile(
-    r"/v1beta/models/[A-Za-z0-9._@-]{1,128}:(streamGenerateContent|generateContent)"
+    r"/v1beta/models/[A-Za-z0-9._@-]{1,128}:"
+    rf"({'|'.join(v for v in VERBS if v not in VERTEX_ONLY_VERBS)})"
 )
 VERTEX_SETTINGS = (
     Settings(vertex_project=PINNED_PROJECT, vertex_location=PINNED_LOCATION),

@@ -126,7 +126,7 @@ def test_every_response_names_its_log_line_with_a_fresh_request_id(echo_gateway)
         post(echo_gateway, GEMINI_PATH, {}),
         post(echo_gateway, GEMINI_PATH, {}, params={"alt": "sse"}),
         post(echo_gateway, GEMINI_PATH, {"x-goog-api-key": "sg_wrong"}),
-        post(echo_gateway, "/v1beta/models/gemini-2.5-flash:countTokens", {}),
+        post(echo_gateway, "/v1beta/models/gemini-2.5-flash:embedContent", {}),
         post(echo_gateway, "/v1beta/models/bad%2Fmodel:streamGenerateContent", {}),
         requests.options(echo_gateway.url(GEMINI_PATH), headers=preflight, timeout=10),
     ]

@@ -324,11 +324,12 @@ def test_a_lease_expires_on_the_stores_own_clock(open_store):
     """No clock passed: Redis uses its server's TIME, the others this process's clock."""
 
     async def scenario() -> list[str]:
-        limiter, key = Limiter(open_store(), lease_ttl_s=0.3), new_key()
+        # A TTL well above one store round trip, even on a loaded machine (moto is a Python server).
+        limiter, key = Limiter(open_store(), lease_ttl_s=2.0), new_key()
         limits = {"concurrentStreams": 1}
         seen = [type(await attempt(limiter, key, limits, None)).__name__]
         seen.append(type(await attempt(limiter, key, limits, None)).__name__)
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(2.2)
         seen.append(type(await attempt(limiter, key, limits, None)).__name__)
         await limiter.close()
         return seen

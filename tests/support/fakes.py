@@ -126,6 +126,10 @@ class FakeUpstream:
             not scenario.fail_times or scenario.calls <= scenario.fail_times
         ):
             return self._error(scenario, sse)
+        if request.path.endswith((":countTokens", ":computeTokens")):
+            return Response(
+                json.dumps({"totalTokens": 7}), content_type="application/json"
+            )
         return self._stream(scenario, sse, request.path.endswith(":generateContent"))
 
     def _error(self, scenario: Scenario, sse: bool) -> Response:
