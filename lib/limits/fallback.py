@@ -55,8 +55,10 @@ class FallbackStore:
         if time.monotonic() < self._skip_until:
             raise StoreUnavailable(f"limits store {self.label} is down")
         try:
-            # The stores time out their own I/O after `timeout_s`; this only bounds a call that hangs.
-            result = await asyncio.wait_for(step(), 2 * self.timeout_s + 1)
+            # The stores time out their own I/O after `timeout_s`; this only bounds a call that
+            # hangs. (`asyncio.timeout`, not `wait_for`: no task and no extra loop turn per call.)
+            async with asyncio.timeout(2 * self.timeout_s + 1):
+                result = await step()
         except (StoreUnavailable, TimeoutError, OSError) as exc:
             self._down(exc)
             raise StoreUnavailable(
