@@ -134,7 +134,6 @@ class _Connection(asyncio.Protocol):
         self._parser = httptools.HttpResponseParser(self)
         self.response: Response | None = None
         self.closed = False
-        self.served = 0
         self._paused = False
         self._keep_alive = False
 
@@ -191,7 +190,6 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes) -> Response:
         self.response = Response(self)
         self.response.last_arrival = self._pool.loop.time()
-        self.served += 1
         self.transport.write(request)
         return self.response
 
@@ -209,7 +207,7 @@ class _Connection(asyncio.Protocol):
         if self.response is None:
             return
         reuse = reuse and not self.closed and self._keep_alive
-        self._pool.done(self, self.response)
+        self._pool.done(self.response)
         self.response = None
         if reuse:
             self.resume()
@@ -292,7 +290,7 @@ class Pool:
     def keep(self, connection: _Connection) -> None:
         self._idle.setdefault(connection.key, []).append(connection)
 
-    def done(self, connection: _Connection, response: Response) -> None:
+    def done(self, response: Response) -> None:
         self._open.discard(response)
 
     def _track(self, response: Response) -> None:
