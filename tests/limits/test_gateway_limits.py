@@ -240,3 +240,24 @@ def test_with_the_store_stopped_rates_fall_back_per_instance_and_budgets_fail_cl
         assert "WARNING" in gw.log_text()
     finally:
         gw.stop()
+
+
+def test_a_new_limit_takes_effect_within_the_key_cache_ttl(
+    workdir: Path, tmp_path: Path, redis_server: RedisServer
+):
+    """No redeploy: the key document gains a limit, and within STREAMGATE_KEYS_TTL_S it holds."""
+    keys = tmp_path / "keys.json"
+    entry = {"id": "lim-new", "sha256": hash_key(KEY["tpm"])}
+    keys.write_text(json.dumps({"keys": [entry]}))
+    gw = start_gateway(
+        workdir, "limits-new", _env(keys, redis_server, STREAMGATE_KEYS_TTL_S="1")
+    )
+    try:
+        assert [_post(gw, KEY["tpm"]).status_code for _ in range(3)] == [200] * 3
+        entry["limits"] = {"requestsPerMinute": 1}
+        keys.write_text(json.dumps({"keys": [entry]}))
+        time.sleep(1.5)
+        statuses = [_post(gw, KEY["tpm"]).status_code for _ in range(3)]
+        assert statuses == [200, 429, 429]
+    finally:
+        gw.stop()
