@@ -8,6 +8,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 UPSTREAMS = ("echo", "vertex", "gemini")
+# What STREAMGATE_UPSTREAMS may list: Google's upstreams (echo is for `make run` and smoke tests).
+LISTED_KINDS = ("vertex", "gemini")
+# Each list entry's fields, as spelled in the JSON, and the UpstreamSpec field each fills.
+_LISTED_FIELDS = {
+    "kind": "kind",
+    "name": "name",
+    "project": "project",
+    "location": "location",
+    "baseUrl": "base_url",
+    "apiKeyEnv": "api_key_env",
+    "apiKeySecret": "api_key_secret",
+}
+# Where the single-upstream form keeps the Gemini API key (lib/secretenv fills it from a secret).
+GEMINI_KEY_ENV = "STREAMGATE_GEMINI_API_KEY"
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 
 # Retired model names -> a current model, so old curl examples keep working upstream.
 DEFAULT_MODEL_ALIASES: dict[str, str] = {
@@ -56,10 +71,115 @@ def _aliases(env: Mapping[str, str]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class UpstreamSpec:
+    """One upstream of the ordered list: its kind and that kind's settings, never a key itself.
+
+    A Gemini API key is named: `api_key_env` (an environment variable) or `api_key_secret` (a Secret
+    Manager name or a Secrets Manager ARN), read when the instance is built.
+    """
+
+    kind: str
+    name: str
+    project: str = ""
+    location: str = "global"
+    base_url: str = ""
+    api_key_env: str = ""
+    api_key_secret: str = ""
+
+    @property
+    def base(self) -> str:
+        """The upstream's host: `base_url`, else Google's for the kind (and Vertex's location)."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        if self.kind == "gemini":
+            return GEMINI_BASE_URL
+        if self.location == "global":
+            return "https://aiplatform.googleapis.com"
+        if self.location in ("us", "eu"):
+            return f"https://aiplatform.{self.location}.rep.googleapis.com"
+        return f"https://{self.location}-aiplatform.googleapis.com"
+
+
+def _listed(position: int, entry: Any) -> UpstreamSpec:
+    """Entry `position` (1-based) of STREAMGATE_UPSTREAMS, checked; the reason names the entry."""
+    where = f"STREAMGATE_UPSTREAMS[{position - 1}]"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be an object")
+    if "apiKey" in entry:
+        raise ConfigError(
+            f"{where}: never put a key in the list; name it with apiKeyEnv or apiKeySecret"
+        )
+    unknown = sorted(set(entry) - set(_LISTED_FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown field {unknown[0]!r}; use {', '.join(_LISTED_FIELDS)}"
+        )
+    if not all(isinstance(v, str) for v in entry.values()):
+        raise ConfigError(f"{where}: every field is a string")
+    kind = entry.get("kind", "")
+    if kind not in LISTED_KINDS:
+        raise ConfigError(f"{where}: kind must be one of {', '.join(LISTED_KINDS)}")
+    fields = {_LISTED_FIELDS[k]: v for k, v in entry.items() if v}
+    fields.setdefault("name", f"{kind}-{position}")
+    spec = UpstreamSpec(**fields)
+    if kind == "vertex" and not spec.project:
+        raise ConfigError(f"{where}: a vertex upstream needs its project")
+    if kind == "vertex" and (spec.api_key_env or spec.api_key_secret):
+        raise ConfigError(
+            f"{where}: a vertex upstream uses the gateway's credentials, not a key"
+        )
+    if kind == "gemini" and bool(spec.api_key_env) == bool(spec.api_key_secret):
+        raise ConfigError(f"{where}: a gemini upstream needs apiKeyEnv or apiKeySecret")
+    if kind == "gemini" and entry.get("location"):
+        raise ConfigError(f"{where}: the Gemini API has no location")
+    return spec
+
+
+def _upstream_list(env: Mapping[str, str], upstream: str) -> tuple[UpstreamSpec, ...]:
+    """STREAMGATE_UPSTREAMS when set; else the single-upstream variables as a list of one."""
+    raw = env.get("STREAMGATE_UPSTREAMS", "").strip()
+    if not raw:
+        return (_single(env, upstream),)
+    try:
+        entries = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError("STREAMGATE_UPSTREAMS must be a JSON list") from exc
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("STREAMGATE_UPSTREAMS must be a non-empty JSON list")
+    specs = tuple(_listed(i, e) for i, e in enumerate(entries, 1))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError("STREAMGATE_UPSTREAMS: every upstream needs its own name")
+    return specs
+
+
+def _single(env: Mapping[str, str], upstream: str) -> UpstreamSpec:
+    if upstream == "vertex":
+        return UpstreamSpec(
+            "vertex",
+            "vertex",
+            project=env.get("STREAMGATE_VERTEX_PROJECT")
+            or env.get("GOOGLE_CLOUD_PROJECT", ""),
+            location=env.get("STREAMGATE_VERTEX_LOCATION", "") or "global",
+            base_url=env.get("STREAMGATE_VERTEX_BASE_URL", ""),
+        )
+    if upstream == "gemini":
+        return UpstreamSpec(
+            "gemini",
+            "gemini",
+            base_url=env.get("STREAMGATE_GEMINI_BASE_URL", ""),
+            api_key_env=GEMINI_KEY_ENV,
+        )
+    return UpstreamSpec("echo", "echo")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the gateway reads from its environment."""
 
     upstream: str = "echo"
+    # The ordered upstream list (STREAMGATE_UPSTREAMS, or the single upstream as a list of one).
+    upstreams: tuple[UpstreamSpec, ...] = (UpstreamSpec("echo", "echo"),)
     keys_source: str = ""
     keys_ttl_s: float = 60.0
     max_body_bytes: int = 10 * 1024 * 1024
@@ -68,11 +188,8 @@ class Settings:
         default_factory=lambda: dict(DEFAULT_MODEL_ALIASES)
     )
     echo_delay_ms: int = 20
-    vertex_project: str = ""
-    vertex_location: str = "global"
-    vertex_base_url: str = ""
-    gemini_base_url: str = "https://generativelanguage.googleapis.com"
-    gemini_api_key: str = ""
+    # The project request logs name in their trace field (the single Vertex upstream's, or the function's).
+    trace_project: str = ""
     connect_timeout_s: float = 10.0
     idle_timeout_s: float = 300.0
     client_timeout_s: float = 60.0
@@ -94,6 +211,7 @@ class Settings:
         origins = env.get("STREAMGATE_CORS_ORIGINS", "")
         return cls(
             upstream=upstream,
+            upstreams=_upstream_list(env, upstream),
             keys_source=env.get("STREAMGATE_KEYS", ""),
             keys_ttl_s=_number(env, "STREAMGATE_KEYS_TTL_S", d.keys_ttl_s),
             max_body_bytes=_number(
@@ -104,14 +222,8 @@ class Settings:
             echo_delay_ms=_number(
                 env, "STREAMGATE_ECHO_DELAY_MS", d.echo_delay_ms, int
             ),
-            vertex_project=env.get("STREAMGATE_VERTEX_PROJECT")
+            trace_project=env.get("STREAMGATE_VERTEX_PROJECT")
             or env.get("GOOGLE_CLOUD_PROJECT", ""),
-            vertex_location=env.get("STREAMGATE_VERTEX_LOCATION", "")
-            or d.vertex_location,
-            vertex_base_url=env.get("STREAMGATE_VERTEX_BASE_URL", ""),
-            gemini_base_url=env.get("STREAMGATE_GEMINI_BASE_URL", "")
-            or d.gemini_base_url,
-            gemini_api_key=env.get("STREAMGATE_GEMINI_API_KEY", ""),
             connect_timeout_s=_number(
                 env, "STREAMGATE_CONNECT_TIMEOUT_S", d.connect_timeout_s
             ),
@@ -127,14 +239,3 @@ class Settings:
             ),
             log_level=env.get("STREAMGATE_LOG_LEVEL", "") or d.log_level,
         )
-
-    @property
-    def vertex_base(self) -> str:
-        """Vertex host for the pinned location: global, multi-region, or regional."""
-        if self.vertex_base_url:
-            return self.vertex_base_url.rstrip("/")
-        if self.vertex_location == "global":
-            return "https://aiplatform.googleapis.com"
-        if self.vertex_location in ("us", "eu"):
-            return f"https://aiplatform.{self.vertex_location}.rep.googleapis.com"
-        return f"https://{self.vertex_location}-aiplatform.googleapis.com"

@@ -75,6 +75,10 @@ class BadRequest(GatewayError):
     status_code = 400
 
 
+class NotServedHere(BadRequest):
+    """This upstream cannot serve the call at all (said before contacting it); a list tries the next."""
+
+
 class Unauthorized(GatewayError):
     status_code = 401
 

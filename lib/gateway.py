@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from lib.auth import (
@@ -23,8 +23,7 @@ from lib.exchange import (
     read_body,
     render_error,
 )
-from lib.framing import CONTENT_TYPES, UNARY, choose_framing, is_error_chunk
-from lib.googleapis import error_message, parse_error_body
+from lib.framing import CONTENT_TYPES, UNARY, choose_framing
 from lib.keys.cache import KeyCache
 from lib.keys.document import ApiKey
 from lib.limits.estimate import TokenEstimate
@@ -33,12 +32,8 @@ from lib.relay import Relayed, Spend, relay_stream, relay_unary
 from lib.requestlog import RequestLog, configure_logging, trace_fields
 from lib.routes import COUNTING_VERBS, Target, normalize_path
 from lib.streams import OpenStreams
-from lib.upstreams.base import (
-    FORWARD_REQUEST_HEADERS,
-    Upstream,
-    UpstreamCall,
-    UpstreamStream,
-)
+from lib.upstreams.base import FORWARD_REQUEST_HEADERS, UpstreamCall
+from lib.upstreams.failover import UpstreamList
 
 # What a call that failed before its first byte is charged: nothing was generated.
 NOTHING_GENERATED = {"promptTokenCount": 0, "candidatesTokenCount": 0}
@@ -49,14 +44,18 @@ _CORS_ALLOW_HEADERS = (
 
 
 class Gateway:
-    """One instance's gateway: its settings, key cache and upstream, given by `lib.instance`."""
+    """One instance's gateway: its settings, key cache, upstreams and limiter, given by `lib.instance`."""
 
     def __init__(
-        self, settings: Settings, keys: KeyCache, upstream: Upstream, limiter: Limiter
+        self,
+        settings: Settings,
+        keys: KeyCache,
+        upstreams: UpstreamList,
+        limiter: Limiter,
     ) -> None:
         self.settings = settings
         self.keys = keys
-        self.upstream = upstream
+        self.upstreams = upstreams
         self.limiter = limiter
         self.streams = OpenStreams(
             settings.request_timeout_s, settings.client_timeout_s
@@ -68,7 +67,7 @@ class Gateway:
     ) -> GatewayResponse:
         """Serve one request; every failure is a Google-shaped error response."""
         log = RequestLog(uuid.uuid4().hex, req.method, req.path[:512])
-        log.trace = trace_fields(req.headers, self.settings.vertex_project)
+        log.trace = trace_fields(req.headers, self.settings.trace_project)
         framing = UNARY
         try:
             target = normalize_path(req.path, families)
@@ -109,14 +108,14 @@ class Gateway:
             else limiter.estimate(body, key.limits)
         )
         admission = await limiter.admit(key.id, key.limits, log.model, estimate)
+        call = UpstreamCall(target, model, body, framing, forwarded, key.id)
         try:
-            stream, first, chunks = await self._open(
-                UpstreamCall(target, model, body, framing, forwarded, key.id)
-            )
+            opened = await self.upstreams.start(call, log.upstreams)
         except BaseException:
             # Refused or failed before a byte: the upstream generated nothing to charge.
             await limiter.settle(admission, NOTHING_GENERATED)
             raise
+        stream = opened.stream
         headers = [
             ("Content-Type", CONTENT_TYPES[framing]),
             ("Cache-Control", "no-cache"),
@@ -132,7 +131,7 @@ class Gateway:
             renew=(lambda: limiter.renew(admission)) if admission.lease() else None,
             renew_every_s=limiter.lease_ttl_ms / 3000,
         )
-        relayed = Relayed(stream, first, chunks, framing, log, spend)
+        relayed = Relayed(stream, opened.first, opened.rest, framing, log, spend)
         if framing == UNARY:
             body = await relay_unary(relayed, self.logger)
             return GatewayResponse(200, headers, body)
@@ -158,21 +157,6 @@ class Gateway:
         log.model = model or target.model_name
         check_model_allowed(key, log.model)
         return key, model
-
-    async def _open(
-        self, call: UpstreamCall
-    ) -> tuple[UpstreamStream, bytes | None, AsyncIterator[bytes]]:
-        """The open upstream and its chunks; waits for the first, so an early failure keeps its status."""
-        stream = await self.upstream.open(call)
-        chunks = stream.chunks()
-        try:
-            first = await anext(chunks, None)
-            if first is not None and is_error_chunk(first):
-                raise _error_from_chunk(first)
-        except BaseException:
-            await stream.close()
-            raise
-        return stream, first, chunks
 
     def _cors(self, headers: Mapping[str, str]) -> dict[str, str]:
         origin = headers.get("origin", "")
@@ -205,9 +189,3 @@ class Gateway:
         return render_error(
             exc, req.path, framing, log.request_id, self._cors(req.headers)
         )
-
-
-def _error_from_chunk(chunk: bytes) -> GatewayError:
-    error = parse_error_body(chunk)
-    code = error.get("code") if isinstance(error.get("code"), int) else 502
-    return GatewayError(error_message(error) or "The upstream failed.", code)

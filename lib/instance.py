@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Mapping
 
-from lib.config import Settings
+from lib.config import Settings, UpstreamSpec
 from lib.errors import ServiceUnavailable
 from lib.exchange import GatewayRequest, GatewayResponse, render_error
 from lib.framing import UNARY
@@ -16,28 +16,41 @@ from lib.keys.chooser import open_key_reader
 from lib.limits.chooser import open_limiter
 from lib.process import peek, shared
 from lib.requestlog import configure_logging
-from lib.secretenv import resolve_secret_env
+from lib.secretenv import resolve_secret_env, upstream_key
 from lib.upstreams.base import Upstream
+from lib.upstreams.failover import UpstreamList
 
 
-def make_upstream(settings: Settings) -> Upstream:
-    """The upstream named by `STREAMGATE_UPSTREAM`; Google's modules load only when chosen."""
-    if settings.upstream == "echo":
+def make_upstream(
+    spec: UpstreamSpec, settings: Settings, env: Mapping[str, str], lone: bool
+) -> Upstream:
+    """One upstream of the list; Google's modules load only when one is listed."""
+    if spec.kind == "echo":
         from lib.upstreams.echo import EchoUpstream
 
         return EchoUpstream(settings.echo_delay_ms / 1000)
     from lib.upstreams.google import GeminiUpstream, VertexUpstream
+    from lib.upstreams.google_http import MAX_ATTEMPTS
 
-    if settings.upstream == "vertex":
-        return VertexUpstream(settings)
-    return GeminiUpstream(settings)
+    attempts = MAX_ATTEMPTS if lone else 1
+    if spec.kind == "vertex":
+        return VertexUpstream(spec, settings, attempts)
+    return GeminiUpstream(spec, settings, upstream_key(spec, env), attempts)
+
+
+def make_upstreams(settings: Settings, env: Mapping[str, str]) -> UpstreamList:
+    """`STREAMGATE_UPSTREAMS` in order. A lone upstream retries a call itself (MAX_ATTEMPTS); in a
+    list of several, each is asked once and the next is the retry."""
+    specs, lone = settings.upstreams, len(settings.upstreams) == 1
+    return UpstreamList([make_upstream(s, settings, env, lone) for s in specs])
 
 
 def build_gateway(env: Mapping[str, str]) -> Gateway:
-    """Settings from `env` (secrets resolved), then the key cache, the upstream and the gateway."""
-    settings = Settings.from_env(resolve_secret_env(env))
+    """Settings from `env` (secrets resolved), then the key cache, the upstreams and the gateway."""
+    env = resolve_secret_env(env)
+    settings = Settings.from_env(env)
     keys = KeyCache(open_key_reader(settings.keys_source), settings.keys_ttl_s)
-    return Gateway(settings, keys, make_upstream(settings), open_limiter(env))
+    return Gateway(settings, keys, make_upstreams(settings, env), open_limiter(env))
 
 
 _building: asyncio.Lock | None = None

@@ -90,6 +90,8 @@ class RequestLog:
     family: str = ""
     model: str = ""
     key_id: str = ""
+    # The upstreams asked, in order; the last one served when the status is 200.
+    upstreams: list[str] = field(default_factory=list)
     status: int = 0
     first_byte: float | None = None
     chunks: int = 0
@@ -122,6 +124,10 @@ class RequestLog:
             "keyId": self.key_id,
             "routeFamily": self.family,
             "model": self.model,
+            "upstream": self.upstreams[-1]
+            if self.upstreams and self.status == 200
+            else "",
+            "upstreamTries": len(self.upstreams),
             "ttfbMs": ttfb,
             "durationMs": round(duration * 1000, 2),
             "chunks": self.chunks,
@@ -129,6 +135,8 @@ class RequestLog:
             "outcome": self.outcome,
             **self.trace,
         }
+        if len(self.upstreams) > 1:
+            fields["upstreamsTried"] = self.upstreams
         if self.error:
             fields["error"] = self.error
         message = f"{self.method} {self.family or '-'} {self.model or '-'} {self.status} {self.outcome}"

@@ -1,4 +1,4 @@
-"""Settings whose values live in AWS Secrets Manager (the Gemini key, Google WIF config), resolved at first use."""
+"""Settings whose values live in a secret (Gemini API keys, Google WIF config), resolved at first use."""
 
 from __future__ import annotations
 
@@ -7,24 +7,33 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from lib.config import ConfigError
-from lib.keys.base import AWS_ARN_PREFIX, AWS_URL_PREFIX, KeyStoreError
+from lib.config import ConfigError, UpstreamSpec
+from lib.keys.base import AWS_ARN_PREFIX, AWS_URL_PREFIX, GCP_SECRET, KeyStoreError
 from lib.process import shared
 
 GEMINI_KEY_SECRET = "STREAMGATE_GEMINI_API_KEY_SECRET"
 GOOGLE_CREDENTIALS_SECRET = "STREAMGATE_GOOGLE_CREDENTIALS_SECRET"
 
 
-def _read_secret(variable: str, reference: str) -> str:
-    if not reference.startswith((AWS_ARN_PREFIX, AWS_URL_PREFIX)):
-        raise ConfigError(
-            f"{variable} must be a Secrets Manager ARN or aws-secretsmanager://name"
-        )
-    # Imported here: boto3 loads only when a secret is named.
-    from lib.keys.aws import AwsKeyStore
+def _read_secret(
+    variable: str, reference: str, env: Mapping[str, str], gcp: bool = False
+) -> str:
+    if gcp and GCP_SECRET.fullmatch(reference):
+        from lib.keys.gcp import GcpKeyStore
 
+        store = GcpKeyStore(reference, env)
+    elif reference.startswith((AWS_ARN_PREFIX, AWS_URL_PREFIX)):
+        # Imported here: boto3 loads only when a secret is named.
+        from lib.keys.aws import AwsKeyStore
+
+        store = AwsKeyStore(reference)
+    else:
+        also = "a Secret Manager name, " if gcp else ""
+        raise ConfigError(
+            f"{variable} must be {also}a Secrets Manager ARN or aws-secretsmanager://name"
+        )
     try:
-        value = AwsKeyStore(reference).read().decode("utf-8").strip()
+        value = store.read().decode("utf-8").strip()
     except (KeyStoreError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"cannot read the secret named by {variable}: {exc}"
@@ -37,7 +46,18 @@ def _read_secret(variable: str, reference: str) -> str:
 def _fetch(variable: str, env: Mapping[str, str]) -> str:
     """The secret's value, read once per process."""
     reference = env[variable]
-    return shared(f"secret:{reference}", lambda: _read_secret(variable, reference))
+    return shared(f"secret:{reference}", lambda: _read_secret(variable, reference, env))
+
+
+def upstream_key(spec: UpstreamSpec, env: Mapping[str, str]) -> str:
+    """A listed Gemini upstream's API key: from the variable it names, or its secret (read once)."""
+    if not spec.api_key_secret:
+        return env.get(spec.api_key_env, "")
+    reference, variable = spec.api_key_secret, f"apiKeySecret of upstream {spec.name}"
+    return shared(
+        f"secret:{reference}",
+        lambda: _read_secret(variable, reference, env, gcp=True),
+    )
 
 
 def _credentials_file(env: Mapping[str, str]) -> str:

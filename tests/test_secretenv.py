@@ -1,4 +1,4 @@
-"""`resolve_secret_env`: the Gemini key and Google WIF config from Secrets Manager (moto server on 127.0.0.1)."""
+"""Secrets in settings: the Gemini keys and Google WIF config from Secrets Manager (moto) and Secret Manager (a fake)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,15 @@ from pathlib import Path
 import pytest
 
 import lib.process
-from lib.config import ConfigError
-from lib.secretenv import resolve_secret_env
-from tests.support.cloud import GEMINI_SECRET_VALUE, REGION, MotoSecrets, wif_config
+from lib.config import ConfigError, UpstreamSpec
+from lib.secretenv import resolve_secret_env, upstream_key
+from tests.support.cloud import (
+    GEMINI_SECRET_VALUE,
+    REGION,
+    FakeSecretManager,
+    MotoSecrets,
+    wif_config,
+)
 from tests.support.env import KEYS, SECRETS
 from tests.support.paths import ROOT
 
@@ -150,3 +156,39 @@ def test_unusable_secrets_are_configuration_errors(
     assert message in str(caught.value)
     assert variable in str(caught.value)
     assert "AIzaSy" not in str(caught.value)
+
+
+def listed_gemini(secret: str) -> UpstreamSpec:
+    return UpstreamSpec("gemini", "backup", api_key_secret=secret)
+
+
+def test_a_listed_gemini_key_is_read_from_secrets_manager(
+    aws_env: dict, moto_secrets: MotoSecrets
+):
+    arn = moto_secrets.put("streamgate/listed-gemini-key", GEMINI_SECRET_VALUE)
+    assert upstream_key(listed_gemini(arn), aws_env) == GEMINI_SECRET_VALUE
+
+
+def test_a_listed_gemini_key_is_read_from_secret_manager(
+    service_account_file: Path, monkeypatch: pytest.MonkeyPatch
+):
+    fake = FakeSecretManager()
+    try:
+        name = fake.create("listed-gemini-key", GEMINI_SECRET_VALUE.encode() + b"\n")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(service_account_file))
+        monkeypatch.setattr(lib.process, "_made", {})
+        env = {"STREAMGATE_SECRETMANAGER_BASE_URL": fake.url}
+        assert upstream_key(listed_gemini(name), env) == GEMINI_SECRET_VALUE
+        assert fake.accesses == 1
+    finally:
+        fake.stop()
+
+
+def test_a_listed_gemini_key_may_be_named_by_a_variable():
+    spec = UpstreamSpec("gemini", "backup", api_key_env="BACKUP_KEY")
+    assert upstream_key(spec, {"BACKUP_KEY": "k"}) == "k"
+
+
+def test_an_unreadable_listed_secret_names_the_upstream(aws_env: dict):
+    with pytest.raises(ConfigError, match="apiKeySecret of upstream backup"):
+        upstream_key(listed_gemini("streamgate/plain-name"), aws_env)

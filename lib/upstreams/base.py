@@ -16,6 +16,8 @@ from lib.routes import Target
 
 # Request headers a client may pass on to the upstream; everything else stays here.
 FORWARD_REQUEST_HEADERS = ("x-goog-api-client", "x-server-timeout", "traceparent")
+# How long one call may spend on retries and on other upstreams before its first byte.
+RETRY_BUDGET_S = 8.0
 # Upstream response headers a client gets back.
 FORWARD_RESPONSE_HEADERS = ("content-disposition", "server-timing")
 
@@ -48,6 +50,9 @@ class UpstreamStream(Protocol):
 
 
 class Upstream(Protocol):
-    """Opens a stream, or raises GatewayError carrying the upstream's status and error."""
+    """Opens a stream, or raises GatewayError carrying the upstream's status and error; NotServedHere
+    when it cannot serve the call at all (before contacting anyone). `name` is how logs call it."""
+
+    name: str
 
     async def open(self, call: UpstreamCall) -> UpstreamStream: ...

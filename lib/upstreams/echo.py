@@ -120,6 +120,8 @@ class EchoStream:
 class EchoUpstream:
     """An upstream that needs no cloud: the same interface as Vertex and the Gemini API."""
 
+    name = "echo"
+
     def __init__(self, delay_s: float) -> None:
         self._delay = delay_s
 

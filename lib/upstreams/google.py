@@ -10,14 +10,19 @@ from urllib.parse import quote
 
 from google.auth.exceptions import GoogleAuthError
 
-from lib.config import Settings
-from lib.errors import BadRequest, ServiceUnavailable
+from lib.config import Settings, UpstreamSpec
+from lib.errors import NotServedHere, ServiceUnavailable
 from lib.framing import SSE
 from lib.googleapis import CLOUD_PLATFORM_SCOPE, USER_AGENT
 from lib.process import shared
 from lib.routes import COUNTING_VERBS, VERTEX_ONLY_VERBS
 from lib.upstreams.base import UpstreamCall
-from lib.upstreams.google_http import HttpStream, make_pool, post_with_retries
+from lib.upstreams.google_http import (
+    MAX_ATTEMPTS,
+    HttpStream,
+    make_pool,
+    post_with_retries,
+)
 
 
 class _VertexAuth:
@@ -85,10 +90,19 @@ def _labelled(call: UpstreamCall) -> dict:
 
 
 class _GoogleUpstream:
-    """Shared request building: body once as JSON, allow-listed headers, pinned timeouts."""
+    """Shared request building: body once as JSON, allow-listed headers, pinned timeouts.
 
-    def __init__(self, settings: Settings) -> None:
+    `attempts` is how many times one call may be sent here: a list of upstreams sends each once and
+    moves on to the next instead (lib/upstreams/failover.py).
+    """
+
+    def __init__(
+        self, spec: UpstreamSpec, settings: Settings, attempts: int = MAX_ATTEMPTS
+    ) -> None:
+        self.name = spec.name
+        self._spec = spec
         self._settings = settings
+        self._attempts = attempts
 
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         headers = {
@@ -116,7 +130,7 @@ class _GoogleUpstream:
             lambda: make_pool(s.connect_timeout_s, s.idle_timeout_s),
         )
         resp = await post_with_retries(
-            pool, url, data, headers, s.idle_timeout_s, secrets
+            pool, url, data, headers, s.idle_timeout_s, secrets, self._attempts
         )
         return HttpStream(resp, call.framing, self._settings.idle_timeout_s)
 
@@ -125,12 +139,12 @@ class VertexUpstream(_GoogleUpstream):
     """Vertex AI with our own credentials; project and location always from configuration."""
 
     def url(self, call: UpstreamCall) -> str:
-        s = self._settings
-        if not s.vertex_project:
+        spec = self._spec
+        if not spec.project:
             raise ServiceUnavailable(
                 "The gateway's Vertex AI project is not configured."
             )
-        base = f"{s.vertex_base}/v1/projects/{_seg(s.vertex_project)}/locations/{_seg(s.vertex_location)}"
+        base = f"{spec.base}/v1/projects/{_seg(spec.project)}/locations/{_seg(spec.location)}"
         target = call.target
         if target.endpoint:
             return f"{base}/endpoints/{_seg(target.endpoint)}:{target.verb}"
@@ -140,7 +154,7 @@ class VertexUpstream(_GoogleUpstream):
         url = self.url(call)
         auth = await shared("vertex-credentials", _VertexAuth).headers()
         headers = {**self._headers(call), **auth}
-        secrets = (self._settings.vertex_project,)
+        secrets = (self._spec.project,)
         body = (
             dict(call.body) if call.target.verb in COUNTING_VERBS else _labelled(call)
         )
@@ -150,26 +164,35 @@ class VertexUpstream(_GoogleUpstream):
 class GeminiUpstream(_GoogleUpstream):
     """The Gemini API with our API key in a header (never in the URL)."""
 
+    def __init__(
+        self,
+        spec: UpstreamSpec,
+        settings: Settings,
+        key: str,
+        attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        super().__init__(spec, settings, attempts)
+        self._key = key
+
     def url(self, call: UpstreamCall) -> str:
         target = call.target
         if target.endpoint:
-            raise BadRequest(
+            raise NotServedHere(
                 "Tuned-model endpoints are served only by the Vertex AI upstream."
             )
         if target.verb in VERTEX_ONLY_VERBS:
-            raise BadRequest(
+            raise NotServedHere(
                 f"':{target.verb}' is served only by the Vertex AI upstream."
             )
         if target.publisher != "google":
-            raise BadRequest(
+            raise NotServedHere(
                 f"Publisher '{target.publisher}' is not available on the Gemini API; only 'google' is."
             )
-        base = self._settings.gemini_base_url.rstrip("/")
-        return f"{base}/v1beta/models/{_seg(call.model)}:{target.verb}"
+        return f"{self._spec.base}/v1beta/models/{_seg(call.model)}:{target.verb}"
 
     async def open(self, call: UpstreamCall) -> HttpStream:
         url = self.url(call)
-        key = self._settings.gemini_api_key
+        key = self._key
         if not key:
             raise ServiceUnavailable("The gateway's Gemini API key is not configured.")
         headers = {**self._headers(call), "x-goog-api-key": key}

@@ -15,11 +15,10 @@ from typing import Any
 from lib.errors import GatewayError, UpstreamError, UpstreamTimeout
 from lib.framing import decode_stream_async
 from lib.googleapis import error_message, parse_error_body
-from lib.upstreams.base import FORWARD_RESPONSE_HEADERS
+from lib.upstreams.base import FORWARD_RESPONSE_HEADERS, RETRY_BUDGET_S
 from lib.upstreams.http1 import Pool, Response, UpstreamSilent
 
 MAX_ATTEMPTS = 3
-RETRY_BUDGET_S = 8.0
 SHORT_429_S = 2.0
 _MAX_ERROR_BYTES = 64 * 1024
 _KEPT_DETAILS = ("RetryInfo", "ErrorInfo", "QuotaFailure", "BadRequest", "Help")
@@ -147,10 +146,11 @@ async def post_with_retries(
     headers: Mapping[str, str],
     idle_timeout_s: float,
     secrets: tuple[str, ...],
+    attempts: int = MAX_ATTEMPTS,
 ) -> Response:
     """POST until a 200, retrying only connection failures, 503 and short 429s, before any byte."""
     deadline = time.monotonic() + RETRY_BUDGET_S
-    for attempt in range(MAX_ATTEMPTS):
+    for attempt in range(attempts):
         resp, error = None, None
         try:
             with map_upstream_errors(idle_timeout_s):
@@ -167,7 +167,7 @@ async def post_with_retries(
         backoff = wait + jitter if wait is not None else 0
         if (
             wait is None
-            or attempt + 1 == MAX_ATTEMPTS
+            or attempt + 1 == attempts
             or time.monotonic() + backoff > deadline
         ):
             raise error  # type: ignore[misc]

@@ -10,7 +10,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lib.config import Settings
+from lib.config import Settings, UpstreamSpec
 from lib.errors import BadRequest, GatewayError, NotFound
 from lib.framing import ARRAY, SSE, UNARY
 from lib.routes import (
@@ -125,15 +125,14 @@ GEMINI = re.compile(
     r"/v1beta/models/[A-Za-z0-9._@-]{1,128}:"
     rf"({'|'.join(v for v in VERBS if v not in VERTEX_ONLY_VERBS)})"
 )
-VERTEX_SETTINGS = (
-    Settings(vertex_project=PINNED_PROJECT, vertex_location=PINNED_LOCATION),
-    Settings(
-        vertex_project=PINNED_PROJECT,
-        vertex_location=PINNED_LOCATION,
-        vertex_base_url="http://127.0.0.1:8999/",
+VERTEX_SPECS = (
+    UpstreamSpec("vertex", "vertex", PINNED_PROJECT, PINNED_LOCATION),
+    UpstreamSpec(
+        "vertex", "vertex", PINNED_PROJECT, PINNED_LOCATION, "http://127.0.0.1:8999/"
     ),
 )
-GEMINI_SETTINGS = Settings(gemini_base_url="https://generativelanguage.googleapis.com")
+GEMINI_SPEC = UpstreamSpec("gemini", "gemini", api_key_env="STREAMGATE_GEMINI_API_KEY")
+DEFAULTS = Settings()
 PROPERTY = settings(
     max_examples=scaled(400),
     deadline=None,
@@ -178,12 +177,12 @@ def test_normalize_path_refuses_or_yields_identifiers():
         record("paths", **seen)
 
 
-def _call(path: str, settings_: Settings, framing: str) -> UpstreamCall | None:
+def _call(path: str, framing: str) -> UpstreamCall | None:
     try:
         target = normalize_path(path)
     except GatewayError:
         return None
-    model = settings_.model_aliases.get(target.model, target.model)
+    model = DEFAULTS.model_aliases.get(target.model, target.model)
     return UpstreamCall(target, model, {}, framing)
 
 
@@ -194,19 +193,19 @@ def test_upstream_urls_never_leave_the_pinned_host_project_and_location():
     @given(path=hostile_paths(), framing=st.sampled_from([SSE, ARRAY, UNARY]))
     def check(path: str, framing: str) -> None:
         seen["examples"] += 1
-        for settings_ in VERTEX_SETTINGS:
-            call = _call(path, settings_, framing)
-            if call is None:
-                return
-            url = VertexUpstream(settings_).url(call)
-            ok = _pinned(url, settings_.vertex_base, VERTEX)
+        call = _call(path, framing)
+        if call is None:
+            return
+        for spec in VERTEX_SPECS:
+            url = VertexUpstream(spec, DEFAULTS).url(call)
+            ok = _pinned(url, spec.base, VERTEX)
             seen["violations"] += not ok
             assert ok, (path, url)
         try:
-            url = GeminiUpstream(GEMINI_SETTINGS).url(call)
+            url = GeminiUpstream(GEMINI_SPEC, DEFAULTS, "key").url(call)
         except BadRequest:
             return  # endpoints and other publishers are not on the Gemini API
-        ok = _pinned(url, GEMINI_SETTINGS.gemini_base_url, GEMINI)
+        ok = _pinned(url, "https://generativelanguage.googleapis.com", GEMINI)
         seen["violations"] += not ok
         assert ok, (path, url)
 
