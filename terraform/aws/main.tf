@@ -62,13 +62,14 @@ locals {
   # The per-key limits store (limits.tf): a table name is no secret, so a plain variable.
   limits_dynamodb = var.limits.store == "dynamodb"
 
-  environment = merge(var.extra_environment, local.common_environment, local.upstream_environment[var.upstream], local.streaming_environment)
+  environment = merge(var.extra_environment, local.common_environment, local.upstream_environment[var.upstream], local.upstreams_environment, local.streaming_environment)
 
   # The secrets the functions may read: exactly these.
   function_secret_arns = concat(
     [aws_secretsmanager_secret.keys.arn],
     aws_secretsmanager_secret.gemini_api_key[*].arn,
     aws_secretsmanager_secret.google_credentials[*].arn,
+    values(aws_secretsmanager_secret.upstream_key)[*].arn,
   )
 
   # REST API resource tree: first segments ("v1"), two-segment prefixes ("v1/models"), then a

@@ -19,7 +19,7 @@ output "gemini_api_key_secret_arn" {
 }
 
 output "google_credentials_secret_arn" {
-  description = "Secrets Manager secret to hold the Workload Identity Federation credential configuration; null unless upstream is vertex."
+  description = "Secrets Manager secret to hold the Workload Identity Federation credential configuration; null unless a Vertex AI upstream is configured."
   value       = one(aws_secretsmanager_secret.google_credentials[*].arn)
 }
 
@@ -46,4 +46,9 @@ output "limits_table_name" {
 output "rest_api_url" {
   description = "Invoke URL of the REST API stage (streams); append a route, e.g. /v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse. Null when rest_api.enabled is false."
   value       = one(aws_api_gateway_stage.this[*].invoke_url)
+}
+
+output "upstream_key_secret_arns" {
+  description = "Secrets Manager secret per listed gemini upstream, by name: put each upstream's Gemini API key in it."
+  value       = { for name, secret in aws_secretsmanager_secret.upstream_key : name => secret.arn }
 }

@@ -20,10 +20,10 @@ resource "aws_secretsmanager_secret" "gemini_api_key" {
 
 resource "aws_secretsmanager_secret" "google_credentials" {
   #checkov:skip=CKV2_AWS_57:Holds a Workload Identity Federation credential configuration (no private key); nothing to rotate.
-  count = var.upstream == "vertex" ? 1 : 0
+  count = var.upstream == "vertex" || local.lists_vertex ? 1 : 0
 
   name                    = "${local.prefix}google-credentials"
-  description             = "Google Workload Identity Federation credential configuration for the vertex upstream"
+  description             = "Google Workload Identity Federation credential configuration for the Vertex AI upstreams"
   kms_key_id              = aws_kms_key.this.arn
   recovery_window_in_days = 7
 }

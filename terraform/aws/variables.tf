@@ -130,6 +130,39 @@ variable "upstream" {
   }
 }
 
+variable "upstreams" {
+  description = "Ordered upstream list (STREAMGATE_UPSTREAMS): a call goes to the first healthy one and moves to the next on a refused connection, a 429 or a 5xx before its first byte. Empty = the single upstream above. vertex: project (required) and location, through the google_credentials secret; gemini: its key goes in the secret the upstream_key_secret_arns output names. base_url replaces Google's host (tests, a proxy)."
+  type = list(object({
+    kind     = string
+    name     = optional(string)
+    project  = optional(string)
+    location = optional(string, "global")
+    base_url = optional(string)
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for u in var.upstreams : contains(["vertex", "gemini"], u.kind)])
+    error_message = "Each upstream's kind must be vertex or gemini."
+  }
+  validation {
+    condition     = alltrue([for u in var.upstreams : u.name == null || can(regex("^[a-z][a-z0-9-]{0,29}$", u.name))])
+    error_message = "An upstream's name is 1-30 lowercase letters, digits and hyphens, starting with a letter."
+  }
+  validation {
+    condition     = length(distinct([for i, u in var.upstreams : coalesce(u.name, "${u.kind}-${i + 1}")])) == length(var.upstreams)
+    error_message = "Every upstream needs its own name."
+  }
+  validation {
+    condition     = alltrue([for u in var.upstreams : u.kind == "gemini" || u.project != null])
+    error_message = "A vertex upstream needs its project."
+  }
+  validation {
+    condition     = alltrue([for u in var.upstreams : u.kind == "vertex" || (u.project == null && u.location == "global")])
+    error_message = "A gemini upstream has no project or location."
+  }
+}
+
 variable "vertex" {
   description = "Vertex AI upstream: Google Cloud project (required when upstream is vertex) and location (global, us, eu or a region)."
   type = object({

@@ -79,14 +79,15 @@ locals {
   limits_secret_environment = local.limits_redis ? {
     STREAMGATE_LIMITS = one(google_secret_manager_secret.limits_url[*].secret_id)
   } : {}
-  environment        = merge(var.extra_environment, local.common_environment, local.upstream_environment[var.upstream])
-  secret_environment = merge(local.upstream_secret_environment[var.upstream], local.limits_secret_environment)
+  environment        = merge(var.extra_environment, local.common_environment, local.upstream_environment[var.upstream], local.upstreams_environment)
+  secret_environment = merge(local.upstream_secret_environment[var.upstream], local.limits_secret_environment, local.upstreams_secret_environment)
 
   # The secrets the function's service account may read: exactly these.
   function_secrets = merge(
     { keys = google_secret_manager_secret.keys.secret_id },
     var.upstream == "gemini" ? { gemini_api_key = one(google_secret_manager_secret.gemini_api_key[*].secret_id) } : {},
     local.limits_redis ? { limits_url = one(google_secret_manager_secret.limits_url[*].secret_id) } : {},
+    local.upstreams_secrets,
   )
 
   # The per-key limits store (limits.tf). Its URL for redis-py: AUTH string, TLS ("rediss"), database

@@ -42,3 +42,8 @@ output "service_account" {
   description = "Email of the functions' service account."
   value       = google_service_account.function.email
 }
+
+output "upstream_key_secrets" {
+  description = "Secret Manager secret (projects/P/secrets/S) per listed gemini upstream, by name: add each key as a version before the functions start."
+  value       = { for name, secret in google_secret_manager_secret.upstream_key : name => secret.id }
+}

@@ -58,10 +58,11 @@ def test_gcp_secrets_have_no_values_and_exact_accessors() -> None:
             assert "google_secret_manager_secret.keys" in body["secret_id"]
 
 
-def test_gcp_vertex_role_only_for_the_vertex_upstream() -> None:
+def test_gcp_vertex_role_only_for_the_vertex_upstreams() -> None:
     blocks = load_stack("gcp")
     bindings = blocks["resource"]["google_project_iam_member"]
-    assert set(bindings) == {"vertex_user"}
+    # The single vertex upstream's, and one per listed Vertex upstream's project (test_upstreams.py).
+    assert set(bindings) == {"vertex_user", "listed_vertex_user"}
     binding = bindings["vertex_user"]
     assert binding["role"] == "roles/aiplatform.user"
     assert binding["count"] == '${var.upstream == "vertex" ? 1 : 0}'

@@ -134,7 +134,7 @@ def test_gcp_sets_every_required_variable(upstream: str) -> None:
     assert "local.common_environment" in locals_["environment"]
     assert locals_["secret_environment"] == (
         "${merge(local.upstream_secret_environment[var.upstream], "
-        "local.limits_secret_environment)}"
+        "local.limits_secret_environment, local.upstreams_secret_environment)}"
     )
     function = blocks["resource"]["google_cloudfunctions2_function"]["family"]
     (service,) = function["service_config"]
