@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.loadclient import Plan, run_load
+from bench.report import write_section
 from bench.servers import (
     GATEWAY_PATH,
     ROOT,
@@ -142,18 +143,7 @@ def main(requests: int = 300, rounds: int = 3) -> str:
     return table
 
 
-def write(table: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else ""
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        tail = rest.split("\n## ", 1)
-        text = head + table + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + table
-    RESULTS.write_text(text)
-
-
 if __name__ == "__main__":
     result = main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
     print(result)
-    write(result)
+    write_section(RESULTS, SECTION, result)

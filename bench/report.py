@@ -208,3 +208,15 @@ def _footer(results: Results) -> list[str]:
 def render(results: Results, command: str) -> str:
     """The whole RESULTS.md."""
     return "\n".join(_header(results, command) + _tables(results) + _footer(results))
+
+
+def write_section(path: Path, section: str, table: str) -> None:
+    """Replace `section` (a `## ` heading and what follows up to the next one) in `path`, or append it."""
+    text = path.read_text() if path.exists() else ""
+    if section in text:
+        head, _, rest = text.partition(section)
+        tail = rest.split("\n## ", 1)
+        text = head + table + ("\n## " + tail[1] if len(tail) > 1 else "")
+    else:
+        text = text.rstrip() + "\n\n" + table
+    path.write_text(text)
