@@ -139,7 +139,13 @@ def _parser() -> argparse.ArgumentParser:
     usage = commands.add_parser("usage", help="usage per key, model and UTC day")
     usage.add_argument("--id", help="one key (default: every key)")
     usage.add_argument("--days", type=int, default=7, help="UTC days back (default 7)")
-    usage.add_argument("--json", action="store_true", help="JSON rows, not a table")
+    shape = usage.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="JSON rows, not a table")
+    shape.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write a self-contained HTML page of charts (per key: tokens and USD a day, top models)",
+    )
     # Also after the subcommand (`usage --limits URL`); the global flag when absent here.
     usage.add_argument("--limits", metavar="URL", default=argparse.SUPPRESS)
     return parser

@@ -1,16 +1,20 @@
-"""The key CLI's limits: the `--rpm ... --expires` flags, the `set` change, compact listing, `usage` report."""
+"""The key CLI's limits: the `--rpm ... --expires` flags, the `set` change, compact listing, `usage` report and page."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from lib.keys.base import KeyStoreError
 from lib.keys.document import ApiKey
+from lib.keys.file import replace_file
+from lib.keys.usage_page import render_usage_page
 from lib.limits.base import StoreUnavailable, UsageRecord
 from lib.limits.chooser import open_store, store_kind
 from lib.limits.limiter import Limiter
@@ -19,6 +23,7 @@ from lib.limits.policy import (
     MICRO,
     Limits,
     LimitsError,
+    days_back,
     format_utc,
     parse_utc,
     parse_value,
@@ -154,25 +159,51 @@ def format_usage(rows: Sequence[UsageRecord]) -> str:
     )
 
 
-async def _read_usage(spec: str, key_id: str | None, days: int) -> list[UsageRecord]:
+async def _read_usage(
+    spec: str, key_id: str | None, days: int, now: datetime
+) -> list[UsageRecord]:
     limiter = Limiter(open_store(spec, timeout_s=5.0))
     try:
-        return await limiter.usage(key_id, days)
+        return await limiter.usage(key_id, days, now)
     finally:
         await limiter.close()
 
 
+def write_usage_page(
+    path: str, rows: Sequence[UsageRecord], args: argparse.Namespace, now: datetime
+) -> None:
+    """`usage --html FILE`: the page written whole or not at all, and one line on stderr saying so."""
+    page = render_usage_page(rows, days=args.days, generated_at=now, key_id=args.id)
+    data = page.encode()
+    try:
+        replace_file(Path(path), data)
+    except OSError as exc:
+        raise KeyStoreError(f"cannot write {path} ({exc.strerror})") from None
+    keys = len({r.key_id for r in rows})
+    days = len(days_back(now, args.days))
+    print(
+        f"Wrote {path}: {keys} key{'s' if keys != 1 else ''}, "
+        f"{days} UTC day{'s' if days != 1 else ''}, {len(data):,} bytes.",
+        file=sys.stderr,
+    )
+
+
 def usage_report(args: argparse.Namespace, env: Mapping[str, str]) -> str:
-    """The `usage` command's output: JSON rows or a table."""
+    """The `usage` command's output: JSON rows or a table (nothing for `--html`, which writes a file)."""
     spec = args.limits or env.get("STREAMGATE_LIMITS", "")
     if store_kind(spec) == "memory":
         raise KeyStoreError(
             "usage is kept in the shared limits store: pass --limits URL or set STREAMGATE_LIMITS"
         )
+    # One clock for the rows read and the page's period, so midnight can't fall between them.
+    now = datetime.now(UTC)
     try:
-        rows = asyncio.run(_read_usage(spec, args.id, args.days))
+        rows = asyncio.run(_read_usage(spec, args.id, args.days, now))
     except StoreUnavailable as exc:
         raise KeyStoreError(f"limits store unreachable ({exc})") from None
+    if args.html:
+        write_usage_page(args.html, rows, args, now)
+        return ""
     if args.json:
         return json.dumps([r.to_json() for r in rows], indent=2) + "\n"
     return format_usage(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from lib.errors import Forbidden
@@ -19,7 +19,7 @@ from lib.limits.base import (
 )
 from lib.limits.estimate import DEFAULT_OUTPUT_TOKENS, TokenEstimate, estimate_tokens
 from lib.limits.plan import ms, plan, smallest, usage_counts
-from lib.limits.policy import TOKEN_QUOTAS, Limits, day_of
+from lib.limits.policy import TOKEN_QUOTAS, Limits, day_of, days_back
 
 log = logging.getLogger("streamgate.limits")
 DEFAULT_LEASE_TTL_S = 30.0
@@ -198,8 +198,7 @@ class Limiter:
     ) -> list[UsageRecord]:
         """Usage rows for the last `days` UTC days (today included), for one key or all."""
         moment = now or datetime.now(UTC)
-        names = [day_of(moment - timedelta(days=i)) for i in range(max(1, days))]
-        return await self.store.usage(key_id, names)
+        return await self.store.usage(key_id, days_back(moment, days))
 
     async def close(self) -> None:
         await self.store.close()

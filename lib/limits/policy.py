@@ -213,6 +213,11 @@ def day_of(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%d")
 
 
+def days_back(now: datetime, count: int) -> list[str]:
+    """The last `count` UTC days (at least one), oldest first, ending on `now`'s day."""
+    return [day_of(now - timedelta(days=i)) for i in reversed(range(max(1, count)))]
+
+
 def month_of(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m")
 
