@@ -11,21 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from bench.loadclient import Plan, run_load
-from bench.report import write_section
+from bench.report import added_rows, write_section
 from bench.servers import (
     GATEWAY_PATH,
     ROOT,
     free_port,
-    gateway_command,
-    gateway_env,
+    start_configured_gateway,
     start_fake,
-    wait_for_port,
 )
 from lib.keys.document import hash_key
 from lib.upstreams.failover import FAILURES_TO_SKIP
@@ -50,17 +47,11 @@ def _gemini(name: str, port: int) -> dict[str, str]:
     }
 
 
-def _start(workdir: Path, name: str, keys: Path, upstream: int, upstreams: list | None):
-    port = free_port()
-    env = gateway_env(keys, upstream, 0)
-    if upstreams is not None:
-        env["STREAMGATE_UPSTREAMS"] = json.dumps(upstreams)
-    log = open(workdir / f"failover-{name}.log", "ab")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen(
-        gateway_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    wait_for_port(port, proc)
-    return port, proc
+def _start(
+    workdir: Path, label: str, keys: Path, upstream: int, upstreams: list | None
+):
+    extra = {} if upstreams is None else {"STREAMGATE_UPSTREAMS": json.dumps(upstreams)}
+    return start_configured_gateway(workdir, f"failover-{label}", keys, upstream, extra)
 
 
 def _first_chunks_ms(port: int, requests: int) -> tuple[list[float], int]:
@@ -117,11 +108,7 @@ def main(requests: int = 300, rounds: int = 3, fresh: int = 6) -> str:
         for _, proc in started.values():
             proc.terminate()
         fake.stop()
-    base = statistics.median(samples["one upstream (STREAMGATE_UPSTREAM)"])
-    rows = [
-        f"| {name} | {statistics.median(v):.3f} | {statistics.median(v) - base:+.3f} | {errors[name]} |"
-        for name, v in samples.items()
-    ]
+    rows = added_rows(samples, "one upstream (STREAMGATE_UPSTREAM)", errors)
     return "\n".join(
         [
             SECTION,

@@ -16,15 +16,12 @@ import tempfile
 from pathlib import Path
 
 from bench.loadclient import Plan, run_load
-from bench.report import write_section
+from bench.report import added_rows, write_section
 from bench.servers import (
     GATEWAY_PATH,
     ROOT,
-    free_port,
-    gateway_command,
-    gateway_env,
+    start_configured_gateway,
     start_fake,
-    wait_for_port,
 )
 from lib.keys.document import hash_key
 
@@ -46,19 +43,6 @@ def _keys_file(workdir: Path) -> Path:
     plain = {"id": "bench-plain", "sha256": hash_key(PLAIN_KEY)}
     path.write_text(json.dumps({"keys": [entry, plain]}))
     return path
-
-
-def _start(workdir: Path, name: str, keys: Path, upstream: int, extra: dict[str, str]):
-    import subprocess
-
-    port = free_port()
-    env = {**gateway_env(keys, upstream, 0), **extra}
-    log = open(workdir / f"limits-{name}.log", "ab")  # noqa: SIM115 - lives with the process
-    proc = subprocess.Popen(
-        gateway_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    wait_for_port(port, proc)
-    return port, proc
 
 
 def _first_chunk_ms(port: int, requests: int, key: str = KEY) -> tuple[float, int]:
@@ -98,7 +82,7 @@ def main(requests: int = 300, rounds: int = 3) -> str:
     keys = _keys_file(workdir)
     stores = _stores(workdir)
     started = {
-        n: _start(workdir, str(i), keys, fake.port, e)
+        n: start_configured_gateway(workdir, f"limits-{i}", keys, fake.port, e)
         for i, (n, e) in enumerate(stores.items())
     }
     plain = "a key without limits (memory store)"
@@ -120,11 +104,7 @@ def main(requests: int = 300, rounds: int = 3) -> str:
         for _, proc in started.values():
             proc.terminate()
         fake.stop()
-    base = statistics.median(medians["memory (per instance)"])
-    rows = [
-        f"| {name} | {statistics.median(v):.3f} | {statistics.median(v) - base:+.3f} | {errors[name]} |"
-        for name, v in medians.items()
-    ]
+    rows = added_rows(medians, "memory (per instance)", errors)
     table = "\n".join(
         [
             SECTION,

@@ -220,3 +220,16 @@ def write_section(path: Path, section: str, table: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + table
     path.write_text(text)
+
+
+def added_rows(
+    medians: dict[str, list[float]], base: str, errors: dict[str, int]
+) -> list[str]:
+    """`| name | p50 | added over base's p50 | errors |` rows, the median of each run's median."""
+    import statistics
+
+    floor = statistics.median(medians[base])
+    return [
+        f"| {name} | {statistics.median(v):.3f} | {statistics.median(v) - floor:+.3f} | {errors[name]} |"
+        for name, v in medians.items()
+    ]

@@ -182,3 +182,21 @@ def start_gateway(
         log_path,
         {"threads": str(threads)},
     )
+
+
+def start_configured_gateway(
+    workdir: Path,
+    label: str,
+    keys_path: Path,
+    upstream_port: int,
+    extra: dict[str, str],
+) -> tuple[int, subprocess.Popen]:
+    """A gateway as deployed with `extra` in its environment; its log is `workdir/{label}.log`."""
+    port = free_port()
+    env = {**gateway_env(keys_path, upstream_port, 0), **extra}
+    log = open(workdir / f"{label}.log", "ab")  # noqa: SIM115 - lives with the process
+    proc = subprocess.Popen(
+        gateway_command(port), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    wait_for_port(port, proc)
+    return port, proc
