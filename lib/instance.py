@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Mapping
 
@@ -17,7 +18,7 @@ from lib.limits.chooser import open_limiter
 from lib.process import peek, shared
 from lib.requestlog import configure_logging
 from lib.secretenv import resolve_secret_env, upstream_key
-from lib.upstreams.base import Upstream
+from lib.upstreams.base import RETRY_BUDGET_S, Upstream
 from lib.upstreams.failover import UpstreamList
 
 
@@ -40,8 +41,15 @@ def make_upstream(
 
 def make_upstreams(settings: Settings, env: Mapping[str, str]) -> UpstreamList:
     """`STREAMGATE_UPSTREAMS` in order. A lone upstream retries a call itself (MAX_ATTEMPTS); in a
-    list of several, each is asked once and the next is the retry."""
+    list of several, each is asked once, the next is the retry, and each may connect for at most
+    its share of the retry budget."""
     specs, lone = settings.upstreams, len(settings.upstreams) == 1
+    if not lone:
+        # A connection that never completes (a blackholed region) may not spend the whole budget:
+        # each upstream gets its share, so the next is still asked.
+        share = RETRY_BUDGET_S / len(specs)
+        connect_s = min(settings.connect_timeout_s or share, share)
+        settings = dataclasses.replace(settings, connect_timeout_s=connect_s)
     return UpstreamList([make_upstream(s, settings, env, lone) for s in specs])
 
 

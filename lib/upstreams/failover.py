@@ -3,9 +3,10 @@
 An early failure is one before the first chunk: a refused or broken connection, a 429, or a 5xx (as
 the answer's status or as the stream's first chunk). The next upstream is tried at once, within the
 retry budget; nothing is tried again once a chunk exists, since the client may have it. An upstream
-that failed `FAILURES_TO_SKIP` times in a row is passed over for `SKIP_S`, then tried again (one more
-failure passes it over again). When every upstream is passed over, they are tried all the same: an
-answer beats a refusal made without asking.
+that failed `FAILURES_TO_SKIP` times in a row is passed over for `SKIP_S`; then one call asks it again
+while the others still pass it over (one more failure passes it over again, an answer ends it). When
+every upstream is passed over, they are asked all the same: an answer beats a refusal made without
+asking.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ class Opened:
 class _Health:
     failures: int = 0
     skipped_until: float = 0.0
+    # One call is asking it again after its time passed over; the others still pass it over.
+    probing: bool = False
+
+    def passed_over(self, now: float) -> bool:
+        return self.skipped_until > now or self.probing
+
+    def due_again(self, now: float) -> bool:
+        """Passed over until now, and nobody has asked it since: this call is the one that asks."""
+        return self.failures >= FAILURES_TO_SKIP and not self.passed_over(now)
 
 
 def fails_over(error: GatewayError) -> bool:
@@ -71,7 +81,7 @@ class UpstreamList:
     def _order(self) -> list[Upstream]:
         """Healthy upstreams first, in list order; then the passed-over ones, in list order."""
         now = self._clock()
-        skipped = [m for m in self.members if self._health[m.name].skipped_until > now]
+        skipped = [m for m in self.members if self._health[m.name].passed_over(now)]
         return [m for m in self.members if m not in skipped] + skipped
 
     async def start(self, call: UpstreamCall, tried: list[str]) -> Opened:
@@ -80,8 +90,12 @@ class UpstreamList:
         failure: GatewayError | None = None
         unserved: GatewayError | None = None
         for member in self._order():
-            if tried and self._clock() >= deadline:
+            now = self._clock()
+            if tried and now >= deadline:
                 break
+            health = self._health[member.name]
+            probe = len(self.members) > 1 and health.due_again(now)
+            health.probing = health.probing or probe
             try:
                 opened = await _open_first(member, call, tried)
             except NotServedHere as exc:
@@ -95,6 +109,9 @@ class UpstreamList:
                 self._failed(member)
                 failure = exc
                 continue
+            finally:
+                if probe:
+                    health.probing = False
             self._succeeded(member)
             return opened
         raise failure or unserved or ServiceUnavailable("No upstream is available.")

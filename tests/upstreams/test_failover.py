@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,6 +257,43 @@ def test_an_upstream_that_cannot_serve_the_call_is_passed_over_not_failed(
     resp = post(refused_then_gemini, path)
     assert resp.status_code == 502
     assert len(backup.requests) == before
+
+
+@pytest.fixture(scope="module")
+def blackhole() -> Iterator[int]:
+    """A port whose accept queue is full: a connection to it never completes (a blackholed region)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))
+    yield port
+    filler.close()
+    server.close()
+
+
+def test_a_connection_that_never_completes_leaves_time_for_the_next_upstream(
+    workdir, keys_file, service_account_file, backup, blackhole
+):
+    """The default 10 s connect timeout is over the 8 s budget: in a list of two, each gets 4 s."""
+    upstreams = [
+        vertex("blackholed", f"http://127.0.0.1:{blackhole}"),
+        vertex("backup", backup.url, BACKUP_PROJECT),
+    ]
+    gw = list_gateway(
+        workdir, keys_file, service_account_file, "failover-hole", upstreams
+    )
+    try:
+        backup.script("fo-blackhole")
+        started = time.monotonic()
+        resp = post(gw, vertex_path("fo-blackhole"))
+        waited = time.monotonic() - started
+        assert resp.status_code == 200
+        assert waited > 3.5  # it did wait on the connection (4 s, its share)
+        entry = log_line(gw, resp.headers["X-Request-Id"])
+        assert (entry["upstream"], entry["upstreamTries"]) == ("backup", 2)
+    finally:
+        gw.stop()
 
 
 def test_five_failures_in_a_row_pass_an_upstream_over(

@@ -186,3 +186,25 @@ def test_when_every_upstream_is_passed_over_they_are_asked_all_the_same(fakes):
         assert await call(upstreams, "down") == ["flaky", "steady"]
 
     asyncio.run(run())
+
+
+def test_after_30_s_one_call_asks_again_while_the_others_pass_it_over(fakes):
+    flaky, steady = fakes
+    clock = Clock()
+    upstreams = gemini_list(flaky, steady, clock)
+    down = flaky.script("probe", Scenario(status=503))
+    steady.script("probe")
+
+    async def run() -> None:
+        for _ in range(FAILURES_TO_SKIP):
+            await call(upstreams, "probe")
+        clock.now += SKIP_S + 0.1
+        down.status, down.first_byte_delay_s = 200, 0.5
+        probe = asyncio.ensure_future(call(upstreams, "probe"))
+        await asyncio.sleep(0.2)  # the probe waits for flaky's first byte
+        assert await call(upstreams, "probe") == ["steady"]
+        assert await probe == ["flaky"]
+        assert await call(upstreams, "probe") == ["flaky"]  # answered: healthy again
+
+    asyncio.run(run())
+    assert down.calls == FAILURES_TO_SKIP + 2
