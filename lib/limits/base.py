@@ -71,6 +71,19 @@ class Adjustment:
     actual: int
 
 
+# Each usage count's name as the stores keep it (a Redis hash field, a DynamoDB attribute).
+STORED_COUNTS = {
+    "requests": "requests",
+    "prompt_tokens": "promptTokens",
+    "output_tokens": "outputTokens",
+    "thoughts_tokens": "thoughtsTokens",
+    "cached_tokens": "cachedTokens",
+    "micro_usd": "microUsd",
+}
+# How long the stores keep a day's usage.
+USAGE_TTL_S = 400 * 86_400
+
+
 @dataclass(frozen=True)
 class UsageRecord:
     """What one key spent on one model on one UTC day."""
@@ -85,14 +98,7 @@ class UsageRecord:
     cached_tokens: int = 0
     micro_usd: int = 0
 
-    COUNTS = (
-        "requests",
-        "prompt_tokens",
-        "output_tokens",
-        "thoughts_tokens",
-        "cached_tokens",
-        "micro_usd",
-    )
+    COUNTS = tuple(STORED_COUNTS)
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.COUNTS}

@@ -14,21 +14,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from lib.limits.base import UsageRecord
+from lib.limits.base import STORED_COUNTS, USAGE_TTL_S, UsageRecord
 from lib.process import shared
 
 STATE_SK = "limits"
 # A key's item outlives its longest window (a month) plus the counters' grace.
 STATE_TTL_S = 40 * 86_400
-USAGE_TTL_S = 400 * 86_400
-COUNTS = {
-    "requests": "requests",
-    "prompt_tokens": "promptTokens",
-    "output_tokens": "outputTokens",
-    "thoughts_tokens": "thoughtsTokens",
-    "cached_tokens": "cachedTokens",
-    "micro_usd": "microUsd",
-}
 
 
 def _make_client(timeout_s: float) -> Any:
@@ -64,8 +55,10 @@ def state_item(key_id: str, text: str, version: int) -> dict[str, Any]:
 
 def usage_update(record: UsageRecord) -> dict[str, Any]:
     """The UpdateItem arguments that add `record` to its row (ADD is atomic: no read, no condition)."""
-    names = {f"#{f}": f for f in ("keyId", "day", "model", "ttl", *COUNTS.values())}
-    values = {f":{COUNTS[n]}": {"N": str(v)} for n, v in record.counts().items()}
+    names = {
+        f"#{f}": f for f in ("keyId", "day", "model", "ttl", *STORED_COUNTS.values())
+    }
+    values = {f":{STORED_COUNTS[n]}": {"N": str(v)} for n, v in record.counts().items()}
     values.update(
         {
             ":keyId": {"S": record.key_id},
@@ -74,7 +67,7 @@ def usage_update(record: UsageRecord) -> dict[str, Any]:
             ":ttl": {"N": str(int(time.time()) + USAGE_TTL_S)},
         }
     )
-    adds = ", ".join(f"#{f} :{f}" for f in COUNTS.values())
+    adds = ", ".join(f"#{f} :{f}" for f in STORED_COUNTS.values())
     return {
         "Key": {
             "pk": {"S": f"usage#{record.day}"},
@@ -97,7 +90,7 @@ def usage_query(key_id: str | None, day: str) -> dict[str, Any]:
 
 
 def usage_row(item: dict[str, Any], day: str) -> UsageRecord:
-    counts = {n: int(item.get(f, {"N": "0"})["N"]) for n, f in COUNTS.items()}
+    counts = {n: int(item.get(f, {"N": "0"})["N"]) for n, f in STORED_COUNTS.items()}
     return UsageRecord(item["keyId"]["S"], day, item["model"]["S"], **counts)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lib.limits.base import (
+    STORED_COUNTS,
+    USAGE_TTL_S,
     Adjustment,
     Check,
     Outcome,
@@ -21,16 +23,6 @@ from lib.limits.base import (
 )
 from lib.limits.redis_lua import ADMIT, RENEW, SETTLE
 from lib.limits.state import COUNTER_GRACE_MS
-
-USAGE_TTL_S = 400 * 86_400
-_FIELDS = {
-    "requests": "requests",
-    "prompt_tokens": "promptTokens",
-    "output_tokens": "outputTokens",
-    "thoughts_tokens": "thoughtsTokens",
-    "cached_tokens": "cachedTokens",
-    "micro_usd": "microUsd",
-}
 
 
 def key_prefix(key_id: str) -> str:
@@ -162,7 +154,7 @@ class RedisStore:
                 model, _, field = name.rpartition("|")
                 models.setdefault(model, {})[field] = int(value)
             for model, counts in sorted(models.items()):
-                values = {attr: counts.get(f, 0) for attr, f in _FIELDS.items()}
+                values = {attr: counts.get(f, 0) for attr, f in STORED_COUNTS.items()}
                 rows.append(UsageRecord(kid, day, model, **values))
         return rows
 
