@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,30 +14,12 @@ from pathlib import Path
 
 from bench.procstat import tree
 from lib.keys.document import hash_key
+from tests.support.gateway_process import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_FRAMEWORK = Path(sys.executable).parent / "functions-framework"
 NGINX_TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 GATEWAY_PATH = "/v1beta/models/bench:streamGenerateContent"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.01)
-    raise TimeoutError(f"nothing listening on {port} after {timeout_s} s")
 
 
 @dataclass

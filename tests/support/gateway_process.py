@@ -26,12 +26,13 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = 30.0) ->
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
+            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
         except OSError:
-            time.sleep(0.05)
+            # Short: the benchmark starts its servers through this wait too.
+            time.sleep(0.01)
     raise TimeoutError(f"nothing listening on {port} after {timeout_s} s")
 
 
