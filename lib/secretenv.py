@@ -9,29 +9,24 @@ from collections.abc import Mapping
 
 from lib.config import ConfigError, UpstreamSpec
 from lib.keys.base import AWS_ARN_PREFIX, AWS_URL_PREFIX, GCP_SECRET, KeyStoreError
+from lib.keys.chooser import open_key_store
 from lib.process import shared
 
 GEMINI_KEY_SECRET = "STREAMGATE_GEMINI_API_KEY_SECRET"
 GOOGLE_CREDENTIALS_SECRET = "STREAMGATE_GOOGLE_CREDENTIALS_SECRET"
 
 
-def _read_secret(
-    variable: str, reference: str, env: Mapping[str, str], gcp: bool = False
-) -> str:
-    if gcp and GCP_SECRET.fullmatch(reference):
-        from lib.keys.gcp import GcpKeyStore
-
-        store = GcpKeyStore(reference, env)
-    elif reference.startswith((AWS_ARN_PREFIX, AWS_URL_PREFIX)):
-        # Imported here: boto3 loads only when a secret is named.
-        from lib.keys.aws import AwsKeyStore
-
-        store = AwsKeyStore(reference)
-    else:
-        also = "a Secret Manager name, " if gcp else ""
+def _read_secret(variable: str, reference: str, env: Mapping[str, str]) -> str:
+    if not (
+        reference.startswith((AWS_ARN_PREFIX, AWS_URL_PREFIX))
+        or GCP_SECRET.fullmatch(reference)
+    ):
         raise ConfigError(
-            f"{variable} must be {also}a Secrets Manager ARN or aws-secretsmanager://name"
+            f"{variable} must be a Secrets Manager ARN, aws-secretsmanager://name "
+            "or a Secret Manager name (projects/P/secrets/S)"
         )
+    # The key stores' own readers; boto3 or google-auth load only when a secret is named.
+    store = open_key_store(reference, env)
     try:
         value = store.read().decode("utf-8").strip()
     except (KeyStoreError, UnicodeDecodeError) as exc:
@@ -56,7 +51,7 @@ def upstream_key(spec: UpstreamSpec, env: Mapping[str, str]) -> str:
     reference, variable = spec.api_key_secret, f"apiKeySecret of upstream {spec.name}"
     return shared(
         f"secret:{reference}",
-        lambda: _read_secret(variable, reference, env, gcp=True),
+        lambda: _read_secret(variable, reference, env),
     )
 
 
