@@ -160,7 +160,7 @@ def _single(env: Mapping[str, str], upstream: str) -> UpstreamSpec:
             "vertex",
             project=env.get("STREAMGATE_VERTEX_PROJECT")
             or env.get("GOOGLE_CLOUD_PROJECT", ""),
-            location=env.get("STREAMGATE_VERTEX_LOCATION", "") or "global",
+            location=env.get("STREAMGATE_VERTEX_LOCATION", "") or UpstreamSpec.location,
             base_url=env.get("STREAMGATE_VERTEX_BASE_URL", ""),
         )
     if upstream == "gemini":
