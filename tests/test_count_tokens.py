@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 
 import pytest
 import requests
@@ -56,6 +57,64 @@ def test_counting_needs_a_key_and_keeps_the_allowlist(echo_gateway, verb):
     assert _post(echo_gateway, path, key="sg_wrong").status_code == 401
     assert _post(echo_gateway, path, key=KEYS["limited"]).status_code == 403
     assert _post(echo_gateway, path, key=KEYS["disabled"]).status_code == 401
+
+
+def _counting_cases() -> list[tuple[str, str]]:
+    return [
+        (form, verb)
+        for form in FORMS
+        for verb in ("countTokens", "computeTokens")
+        if verb == "countTokens" or not form.startswith("gemini")
+    ]
+
+
+@pytest.mark.parametrize(("form", "verb"), _counting_cases())
+def test_every_form_counts_through_fake_vertex_pinned_and_without_the_key(
+    vertex_gateway, fake_upstream, form, verb
+):
+    model = f"c-{verb[:5]}-{form.replace(' ', '-')}"
+    endpoint = str(zlib.crc32(model.encode()))
+    path = FORMS[form].replace(MODEL, model).replace("4242", endpoint)
+    resp = _post(vertex_gateway, f"{path}:{verb}")
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"totalTokens": 7}  # the fake's answer, relayed
+    name = endpoint if "endpoints" in path else model
+    seen = fake_upstream.last_request(name)
+    pinned = f"/v1/projects/{PINNED_PROJECT}/locations/{PINNED_LOCATION}"
+    target = (
+        f"endpoints/{endpoint}"
+        if name == endpoint
+        else f"publishers/google/models/{model}"
+    )
+    assert seen["path"] == f"{pinned}/{target}:{verb}"
+    assert KEYS["team-a"] not in json.dumps(seen)
+    assert seen["headers"]["Authorization"].startswith("Bearer ya29.")
+
+
+@pytest.mark.parametrize("form", [f for f in FORMS if f != "vertex endpoint"])
+def test_every_form_counts_through_the_fake_gemini_api_with_our_key(
+    gemini_gateway, fake_upstream, form
+):
+    model = f"c-gemini-{form.replace(' ', '-')}"
+    resp = _post(gemini_gateway, FORMS[form].replace(MODEL, model) + ":countTokens")
+    assert resp.status_code == 200, resp.text
+    seen = fake_upstream.last_request(model)
+    assert seen["path"] == f"/v1beta/models/{model}:countTokens"
+    assert seen["headers"]["X-Goog-Api-Key"] == UPSTREAM_KEY
+    assert KEYS["team-a"] not in json.dumps(seen)
+
+
+@pytest.mark.parametrize(("form", "verb"), _counting_cases())
+def test_the_allowlist_holds_before_the_fake_upstream_is_asked(
+    vertex_gateway, fake_upstream, form, verb
+):
+    model = f"denied-{verb[:5]}-{form.replace(' ', '-')}"
+    before = len(fake_upstream.requests)
+    path = FORMS[form].replace(MODEL, model)
+    assert (
+        _post(vertex_gateway, f"{path}:{verb}", key=KEYS["limited"]).status_code == 403
+    )
+    assert len(fake_upstream.requests) == before
 
 
 def test_count_tokens_reaches_vertex_pinned_without_the_key_or_labels(
