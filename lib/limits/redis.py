@@ -40,21 +40,42 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (redis.exceptions.RedisError, OSError)
 
 
-class RedisStore:
-    """`redis://` or `rediss://` URL (AUTH, TLS and database number from the URL); asyncio client."""
+# Connections one instance keeps to the store. A burst of first requests on a cold instance (up to
+# 250 at once on Cloud Run) would otherwise open a connection (a TLS handshake on Memorystore) per
+# request in the same instant, and the late ones miss the connect timeout; with a bound, the burst
+# queues for a few ms on connections already open. One connection carries an admission per round
+# trip, so 16 carry far more than one instance's event loop can send (bench/RESULTS.md "Limits store").
+MAX_CONNECTIONS = 16
 
-    def __init__(self, url: str, *, timeout_s: float = 0.5) -> None:
+
+class RedisStore:
+    """`redis://` or `rediss://` URL (AUTH, TLS and database number from the URL); asyncio client.
+
+    At most `max_connections` connections; a call waits up to `timeout_s` for a free one, then the
+    store is unavailable, as when a connection times out.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 0.5,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         import redis.asyncio
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        self.client = redis.asyncio.Redis.from_url(
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
+        self.client = redis.asyncio.Redis.from_pool(pool)
         self._admit = self.client.register_script(ADMIT)
         self._renew = self.client.register_script(RENEW)
         self._settle = self.client.register_script(SETTLE)

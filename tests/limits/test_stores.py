@@ -16,7 +16,7 @@ from lib.limits.base import Admission, QuotaExceeded
 from lib.limits.estimate import TokenEstimate
 from lib.limits.limiter import Limiter
 from lib.limits.policy import parse_limits
-from lib.limits.redis import RedisStore, key_prefix
+from lib.limits.redis import MAX_CONNECTIONS, RedisStore, key_prefix
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EST = TokenEstimate(10, 90)
@@ -353,3 +353,32 @@ def test_redis_counts_a_window_again_when_its_running_total_was_evicted(redis_se
         return seen
 
     assert run(scenario(new_key())) == ["Admission", "Admission", "QuotaExceeded"]
+
+
+def test_a_burst_on_a_cold_instance_shares_a_few_redis_connections(redis_server):
+    """200 first requests at once on a new instance: each answered exactly, over at most 16 connections.
+
+    Without the bound each opened its own connection in the same instant (a TLS handshake each on
+    Memorystore), and on a busy machine the late ones missed the connect timeout.
+    """
+    stats = redis_client.Redis.from_url(redis_server.url)
+    opened_before = stats.info("stats")["total_connections_received"]
+
+    async def scenario() -> list[Any]:
+        limiter = Limiter(RedisStore(redis_server.url))
+        key = new_key()
+        try:
+            return await asyncio.gather(
+                *(
+                    attempt(limiter, key, {"requestsPerMinute": 120}, None)
+                    for _ in range(200)
+                )
+            )
+        finally:
+            await limiter.close()
+
+    results = run(scenario())
+    opened = stats.info("stats")["total_connections_received"]
+    assert len(admitted(results)) == 120
+    assert sum(isinstance(r, QuotaExceeded) for r in results) == 80
+    assert 1 <= opened - opened_before <= MAX_CONNECTIONS == 16
