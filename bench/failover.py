@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.loadclient import Plan, run_load
-from bench.report import added_rows, write_section
+from bench.report import added_rows, section_table, write_section
 from bench.servers import (
     GATEWAY_PATH,
     ROOT,
@@ -109,21 +109,14 @@ def main(requests: int = 300, rounds: int = 3, fresh: int = 6) -> str:
             proc.terminate()
         fake.stop()
     rows = added_rows(samples, "one upstream (STREAMGATE_UPSTREAM)", errors)
-    return "\n".join(
-        [
-            SECTION,
-            "",
-            f"c=1, SSE requests (20 chunks 5 ms apart) through gateways over one fake upstream: {rounds}",
-            f"interleaved rounds of {requests} for the steady states; for failing over, {fresh} fresh",
-            f"instances, calls 2 to {FAILURES_TO_SKIP} of each (the first also opens the pool).",
-            "Added = p50 first chunk minus the single upstream's.",
-            "",
-            "| Gateway | First chunk p50 ms | Added ms | Errors |",
-            "|---|---:|---:|---:|",
-            *rows,
-            "",
-        ]
-    )
+    prose = [
+        f"c=1, SSE requests (20 chunks 5 ms apart) through gateways over one fake upstream: {rounds}",
+        f"interleaved rounds of {requests} for the steady states; for failing over, {fresh} fresh",
+        f"instances, calls 2 to {FAILURES_TO_SKIP} of each (the first also opens the pool).",
+        "Added = p50 first chunk minus the single upstream's.",
+    ]
+    columns = ["Gateway", "First chunk p50 ms", "Added ms", "Errors"]
+    return section_table(SECTION, prose, columns, rows)
 
 
 if __name__ == "__main__":

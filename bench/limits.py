@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from bench.loadclient import Plan, run_load
-from bench.report import added_rows, write_section
+from bench.report import added_rows, section_table, write_section
 from bench.servers import (
     GATEWAY_PATH,
     ROOT,
@@ -105,22 +105,14 @@ def main(requests: int = 300, rounds: int = 3) -> str:
             proc.terminate()
         fake.stop()
     rows = added_rows(medians, "memory (per instance)", errors)
-    table = "\n".join(
-        [
-            SECTION,
-            "",
-            f"c=1, {rounds} interleaved rounds of {requests} SSE requests (20 chunks 5 ms apart), one key with",
-            "per-minute, concurrency and daily limits: one admission round trip before the upstream, one",
-            "settle (usage recorded) at the end; first, the same gateway with a key without limits.",
-            "Added = p50 first chunk minus the per-instance store's (limits on the key).",
-            "",
-            "| Store | First chunk p50 ms | Added ms | Errors |",
-            "|---|---:|---:|---:|",
-            *rows,
-            "",
-        ]
-    )
-    return table
+    prose = [
+        f"c=1, {rounds} interleaved rounds of {requests} SSE requests (20 chunks 5 ms apart), one key with",
+        "per-minute, concurrency and daily limits: one admission round trip before the upstream, one",
+        "settle (usage recorded) at the end; first, the same gateway with a key without limits.",
+        "Added = p50 first chunk minus the per-instance store's (limits on the key).",
+    ]
+    columns = ["Store", "First chunk p50 ms", "Added ms", "Errors"]
+    return section_table(SECTION, prose, columns, rows)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import redis as redis_client
 
-from bench.report import write_section
+from bench.report import section_table, write_section
 from bench.servers import ROOT
 from lib.limits.base import StoreUnavailable
 from lib.limits.estimate import TokenEstimate
@@ -107,21 +107,21 @@ def main(rounds: int = 20) -> str:
                 proc.terminate()
     finally:
         redis.stop()
-    return "\n".join(
-        [
-            SECTION,
-            "",
-            f"{rounds} interleaved rounds: a new store (a cold instance) admits {BURST} calls at once against",
-            "redis-server on loopback, with the deployed 0.5 s timeout. Per-call admission time (ms), the",
-            "median of the rounds' p50 and the worst call of any round; connections the server accepted",
-            "per round (median); calls that failed (the store unavailable: a timeout).",
-            "",
-            "| Machine | Pool | Admission p50 ms | Worst ms | Connections | Failed |",
-            "|---|---|---:|---:|---:|---:|",
-            *rows,
-            "",
-        ]
-    )
+    prose = [
+        f"{rounds} interleaved rounds: a new store (a cold instance) admits {BURST} calls at once against",
+        "redis-server on loopback, with the deployed 0.5 s timeout. Per-call admission time (ms), the",
+        "median of the rounds' p50 and the worst call of any round; connections the server accepted",
+        "per round (median); calls that failed (the store unavailable: a timeout).",
+    ]
+    columns = [
+        "Machine",
+        "Pool",
+        "Admission p50 ms",
+        "Worst ms",
+        "Connections",
+        "Failed",
+    ]
+    return section_table(SECTION, prose, columns, rows, text_columns=2)
 
 
 if __name__ == "__main__":

@@ -222,6 +222,21 @@ def write_section(path: Path, section: str, table: str) -> None:
     path.write_text(text)
 
 
+def section_table(
+    section: str,
+    prose: list[str],
+    columns: list[str],
+    rows: list[str],
+    text_columns: int = 1,
+) -> str:
+    """A `## ` section for write_section: its prose, then a table whose first `text_columns`
+    columns are text and whose others are numbers (right-aligned)."""
+    align = "|" + "---|" * text_columns + "---:|" * (len(columns) - text_columns)
+    return "\n".join(
+        [section, "", *prose, "", "| " + " | ".join(columns) + " |", align, *rows, ""]
+    )
+
+
 def added_rows(
     medians: dict[str, list[float]], base: str, errors: dict[str, int]
 ) -> list[str]:
