@@ -53,21 +53,20 @@ def admitted(results: list[Any]) -> list[Admission]:
     return [r for r in results if isinstance(r, Admission)]
 
 
-def test_rpm_admits_exactly_n_of_100_concurrent_requests(open_store):
-    async def scenario() -> list[Any]:
-        limiter = Limiter(open_store())
-        key = new_key()
-        try:
-            return await asyncio.gather(
-                *(
-                    attempt(limiter, key, {"requestsPerMinute": 50}, None)
-                    for _ in range(100)
-                )
-            )
-        finally:
-            await limiter.close()
+async def all_at_once(store: Any, limits: dict[str, Any], n: int) -> list[Any]:
+    """`n` admissions of one new key at once through a limiter over `store`, which it then closes."""
+    limiter = Limiter(store)
+    key = new_key()
+    try:
+        return await asyncio.gather(
+            *(attempt(limiter, key, limits, None) for _ in range(n))
+        )
+    finally:
+        await limiter.close()
 
-    results = run(scenario())
+
+def test_rpm_admits_exactly_n_of_100_concurrent_requests(open_store):
+    results = run(all_at_once(open_store(), {"requestsPerMinute": 50}, 100))
     assert len(admitted(results)) == 50
     refused = [r for r in results if isinstance(r, QuotaExceeded)]
     assert len(refused) == 50
@@ -364,20 +363,8 @@ def test_a_burst_on_a_cold_instance_shares_a_few_redis_connections(redis_server)
     stats = redis_client.Redis.from_url(redis_server.url)
     opened_before = stats.info("stats")["total_connections_received"]
 
-    async def scenario() -> list[Any]:
-        limiter = Limiter(RedisStore(redis_server.url))
-        key = new_key()
-        try:
-            return await asyncio.gather(
-                *(
-                    attempt(limiter, key, {"requestsPerMinute": 120}, None)
-                    for _ in range(200)
-                )
-            )
-        finally:
-            await limiter.close()
-
-    results = run(scenario())
+    store = RedisStore(redis_server.url)
+    results = run(all_at_once(store, {"requestsPerMinute": 120}, 200))
     opened = stats.info("stats")["total_connections_received"]
     assert len(admitted(results)) == 120
     assert sum(isinstance(r, QuotaExceeded) for r in results) == 80
