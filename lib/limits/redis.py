@@ -8,6 +8,7 @@ they keep are in lib/limits/redis_lua.py. Usage rows are a hash per key and UTC 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,19 +41,21 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (redis.exceptions.RedisError, OSError)
 
 
-# Connections one instance keeps to the store. A burst of first requests on a cold instance (up to
-# 250 at once on Cloud Run) would otherwise open a connection (a TLS handshake on Memorystore) per
-# request in the same instant, and the late ones miss the connect timeout; with a bound, the burst
-# queues for a few ms on connections already open. One connection carries an admission per round
-# trip, so 16 carry far more than one instance's event loop can send (bench/RESULTS.md "Limits store").
+# Calls one instance has in flight to the store, and so the connections it opens (redis-py's pool
+# reuses a free connection before it opens one). Without it, a cold instance's first burst (up to 250
+# requests at once on Cloud Run) opened a connection per request in the same instant (on Memorystore a
+# TLS handshake each) and the late ones missed the connect timeout; and redis-py 8 fails every call
+# beyond its default cap of 100 connections at once. Bounded, the burst queues for a few ms on
+# connections already open. One connection carries an admission per round trip, so 16 carry more than
+# one instance's event loop can send (bench/RESULTS.md "Limits store: a burst on a cold instance").
 MAX_CONNECTIONS = 16
 
 
 class RedisStore:
     """`redis://` or `rediss://` URL (AUTH, TLS and database number from the URL); asyncio client.
 
-    At most `max_connections` connections; a call waits up to `timeout_s` for a free one, then the
-    store is unavailable, as when a connection times out.
+    At most `max_connections` calls in flight; a call waits up to `timeout_s` for one of them to end,
+    then the store is unavailable, as when a connection times out.
     """
 
     def __init__(
@@ -66,26 +69,44 @@ class RedisStore:
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        pool = redis.asyncio.BlockingConnectionPool.from_url(
+        self.client = redis.asyncio.Redis.from_url(
             url,
-            max_connections=max_connections,
-            timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
-        self.client = redis.asyncio.Redis.from_pool(pool)
+        self.timeout_s = timeout_s
+        self.max_connections = max_connections
+        # Not redis-py's BlockingConnectionPool: it schedules a timer per call even when a connection
+        # is free (+37 us an admission, measured); a free slot here is taken without suspending.
+        self._slots = asyncio.Semaphore(max_connections)
         self._admit = self.client.register_script(ADMIT)
         self._renew = self.client.register_script(RENEW)
         self._settle = self.client.register_script(SETTLE)
         self._errors = _redis_errors()
 
+    async def _take_slot(self) -> None:
+        """One of the `max_connections` slots (release it after the call); waits only when none is free."""
+        if not self._slots.locked():
+            await self._slots.acquire()  # free: returns without suspending
+            return
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"redis: all {self.max_connections} connections busy for {self.timeout_s} s"
+            ) from None
+
     async def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        await self._take_slot()
         try:
             return await script(keys=keys, args=args)
         except self._errors as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        finally:
+            self._slots.release()
 
     async def admit(
         self,
@@ -134,10 +155,13 @@ class RedisStore:
         keys += [prefix + (release or "streams"), f"{prefix}usage:{day}"]
         args += ["1" if release else "0", record.model if record else "", USAGE_TTL_S]
         args += list(record.counts().values()) if record else [0] * 6
+        await self._take_slot()
         try:
             await self._settle_with_index(keys, args, key_id, day if record else None)
         except self._errors as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        finally:
+            self._slots.release()
 
     async def _settle_with_index(
         self, keys: list[str], args: list[Any], key_id: str, day: str | None
@@ -180,10 +204,13 @@ class RedisStore:
         return rows
 
     async def usage(self, key_id: str | None, days: Sequence[str]) -> list[UsageRecord]:
+        await self._take_slot()
         try:
             rows = [r for day in days for r in await self._day_rows(key_id, day)]
         except self._errors as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+        finally:
+            self._slots.release()
         return sorted(rows, key=lambda r: (r.day, r.key_id, r.model))
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ reserve then settle, leases that expire, UTC day and month budgets, usage read b
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import redis as redis_client
 
-from lib.limits.base import Admission, QuotaExceeded
+from lib.limits.base import Admission, QuotaExceeded, StoreUnavailable
 from lib.limits.estimate import TokenEstimate
 from lib.limits.limiter import Limiter
 from lib.limits.policy import parse_limits
@@ -358,7 +359,8 @@ def test_a_burst_on_a_cold_instance_shares_a_few_redis_connections(redis_server)
     """200 first requests at once on a new instance: each answered exactly, over at most 16 connections.
 
     Without the bound each opened its own connection in the same instant (a TLS handshake each on
-    Memorystore), and on a busy machine the late ones missed the connect timeout.
+    Memorystore): on a busy machine the late ones missed the connect timeout, and redis-py 8 fails
+    every call beyond its default cap of 100 connections.
     """
     stats = redis_client.Redis.from_url(redis_server.url)
     opened_before = stats.info("stats")["total_connections_received"]
@@ -369,3 +371,39 @@ def test_a_burst_on_a_cold_instance_shares_a_few_redis_connections(redis_server)
     assert len(admitted(results)) == 120
     assert sum(isinstance(r, QuotaExceeded) for r in results) == 80
     assert 1 <= opened - opened_before <= MAX_CONNECTIONS == 16
+
+
+def test_a_call_waits_for_a_busy_connection_no_longer_than_the_timeout(redis_server):
+    """With every connection busy, a call is answered as unavailable after the store timeout, not
+    held; once one is free again, calls are answered."""
+    store = RedisStore(redis_server.url, timeout_s=0.3, max_connections=2)
+
+    async def scenario() -> tuple[list[str], float, str]:
+        limiter = Limiter(store)
+        limits = {"requestsPerMinute": 100}
+        for _ in range(2):
+            await (
+                store._take_slot()
+            )  # two calls in flight, as a stalled server would hold them
+        start = time.monotonic()
+        waiting = await asyncio.gather(
+            *(attempt_or_error(limiter, limits) for _ in range(3))
+        )
+        waited = time.monotonic() - start
+        store._slots.release()
+        after = await attempt_or_error(limiter, limits)
+        await limiter.close()
+        return waiting, waited, after
+
+    waiting, waited, after = run(scenario())
+    assert waiting == ["redis: all 2 connections busy for 0.3 s"] * 3
+    assert 0.3 <= waited < 2.0
+    assert after == "answered"
+
+
+async def attempt_or_error(limiter: Limiter, limits: dict[str, Any]) -> str:
+    try:
+        await attempt(limiter, new_key(), limits, None)
+    except StoreUnavailable as exc:
+        return str(exc)
+    return "answered"
