@@ -381,16 +381,15 @@ def test_a_call_waits_for_a_busy_connection_no_longer_than_the_timeout(redis_ser
     async def scenario() -> tuple[list[str], float, str]:
         limiter = Limiter(store)
         limits = {"requestsPerMinute": 100}
+        # Two calls in flight, as a stalled server would hold them.
         for _ in range(2):
-            await (
-                store._take_slot()
-            )  # two calls in flight, as a stalled server would hold them
+            await store.slots.take()
         start = time.monotonic()
         waiting = await asyncio.gather(
             *(attempt_or_error(limiter, limits) for _ in range(3))
         )
         waited = time.monotonic() - start
-        store._slots.release()
+        store.slots.release()
         after = await attempt_or_error(limiter, limits)
         await limiter.close()
         return waiting, waited, after
