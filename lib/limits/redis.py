@@ -51,47 +51,15 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
 MAX_CONNECTIONS = 16
 
 
-class CallSlots:
-    """At most `n` calls in flight (`async with`); a call waits up to `timeout_s` for a slot, only
-    when none is free, then the store is unavailable.
-
-    Not redis-py's BlockingConnectionPool, which bounds the same way but schedules a timer for every
-    call even when a connection is free (+37 us an admission, measured); a free slot is taken here
-    without suspending.
-    """
-
-    def __init__(self, n: int, timeout_s: float) -> None:
-        self.n = n
-        self.timeout_s = timeout_s
-        self._free = asyncio.Semaphore(n)
-
-    async def take(self) -> None:
-        if not self._free.locked():
-            await self._free.acquire()  # free: returns without suspending
-            return
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await self._free.acquire()
-        except TimeoutError:
-            raise StoreUnavailable(
-                f"redis: all {self.n} connections busy for {self.timeout_s} s"
-            ) from None
-
-    def release(self) -> None:
-        self._free.release()
-
-    async def __aenter__(self) -> None:
-        await self.take()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.release()
-
-
 class RedisStore:
     """`redis://` or `rediss://` URL (AUTH, TLS and database number from the URL); asyncio client.
 
-    At most `max_connections` calls in flight; a call waits up to `timeout_s` for one of them to end,
-    then the store is unavailable, as when a connection times out.
+    At most `max_connections` calls in flight. A call that finds none free waits its turn, with no
+    timeout of its own: it waits behind this instance's calls, not on the store, and each of those
+    ends within its own connect and socket timeouts, so a slot always frees. The fallback bounds a
+    whole call (lib/limits/fallback.py). Not redis-py's BlockingConnectionPool, which bounds the same
+    way but schedules a timer for every call even when a connection is free (+37 us an admission,
+    measured); a free slot of an `asyncio.Semaphore` is taken without suspending.
     """
 
     def __init__(
@@ -112,7 +80,7 @@ class RedisStore:
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
-        self.slots = CallSlots(max_connections, timeout_s)
+        self.slots = asyncio.Semaphore(max_connections)
         self._admit = self.client.register_script(ADMIT)
         self._renew = self.client.register_script(RENEW)
         self._settle = self.client.register_script(SETTLE)

@@ -4,6 +4,8 @@ reserve then settle, leases that expire, UTC day and month budgets, usage read b
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import Awaitable
@@ -18,6 +20,7 @@ from lib.limits.estimate import TokenEstimate
 from lib.limits.limiter import Limiter
 from lib.limits.policy import parse_limits
 from lib.limits.redis import MAX_CONNECTIONS, RedisStore, key_prefix
+from tests.support.redis_server import RedisServer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 EST = TokenEstimate(10, 90)
@@ -373,30 +376,39 @@ def test_a_burst_on_a_cold_instance_shares_a_few_redis_connections(redis_server)
     assert 1 <= opened - opened_before <= MAX_CONNECTIONS == 16
 
 
-def test_a_call_waits_for_a_busy_connection_no_longer_than_the_timeout(redis_server):
-    """With every connection busy, a call is answered as unavailable after the store timeout, not
-    held; once one is free again, calls are answered."""
-    store = RedisStore(redis_server.url, timeout_s=0.3, max_connections=2)
+def test_calls_queued_behind_a_stalled_server_are_each_answered_within_their_turns(
+    tmp_path,
+):
+    """A stalled server holds every connection: each call queued behind them gets its turn as they time
+    out and is answered as unavailable (none is held); once the server answers again, so does the store."""
+    server = RedisServer(tmp_path).start()
+    store = RedisStore(server.url, timeout_s=0.3, max_connections=2)
 
     async def scenario() -> tuple[list[str], float, str]:
         limiter = Limiter(store)
         limits = {"requestsPerMinute": 100}
-        # Two calls in flight, as a stalled server would hold them.
-        for _ in range(2):
-            await store.slots.take()
+        assert await attempt_or_error(limiter, limits) == "answered"
+        os.kill(server.proc.pid, signal.SIGSTOP)
         start = time.monotonic()
-        waiting = await asyncio.gather(
-            *(attempt_or_error(limiter, limits) for _ in range(3))
-        )
+        try:
+            stalled = await asyncio.gather(
+                *(attempt_or_error(limiter, limits) for _ in range(6))
+            )
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
         waited = time.monotonic() - start
-        store.slots.release()
         after = await attempt_or_error(limiter, limits)
         await limiter.close()
-        return waiting, waited, after
+        return stalled, waited, after
 
-    waiting, waited, after = run(scenario())
-    assert waiting == ["redis: all 2 connections busy for 0.3 s"] * 3
-    assert 0.3 <= waited < 2.0
+    try:
+        stalled, waited, after = run(scenario())
+    finally:
+        server.stop()
+    assert stalled == ["redis: TimeoutError"] * 6
+    # Three turns of two calls, each ending on its 0.3 s socket timeout (a new connection's own
+    # handshake with the stalled server may add one more timeout).
+    assert 0.9 <= waited < 3.0
     assert after == "answered"
 
 
