@@ -136,12 +136,7 @@ def format_usage(rows: Sequence[UsageRecord]) -> str:
         "CACHED",
         "USD",
     )
-    total = UsageRecord(
-        "",
-        "TOTAL",
-        "",
-        **{n: sum(getattr(r, n) for r in rows) for n in UsageRecord.COUNTS},
-    )
+    total = UsageRecord.total(rows, day="TOTAL")
     table = [header] + [
         (
             r.day,

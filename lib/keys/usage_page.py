@@ -22,7 +22,13 @@ from lib.keys.svg_charts import (
     format_count,
     format_usd,
 )
-from lib.keys.usage_totals import KeyUsage, Totals, spent_most, summarize
+from lib.keys.usage_totals import (
+    NOTHING,
+    KeyUsage,
+    spent_most,
+    summarize,
+    token_stack,
+)
 from lib.limits.base import UsageRecord
 from lib.limits.policy import MICRO, days_back
 
@@ -61,10 +67,11 @@ def _day_labels(days: Sequence[str]) -> list[tuple[str, str]]:
     return labels
 
 
-def _token_tip(day: str, t: Totals) -> str:
+def _token_tip(day: str, t: UsageRecord) -> str:
     return (
-        f"{day}: {t.tokens:,} tokens: prompt {t.prompt:,} (cached {t.cached:,}), "
-        f"output {t.output:,}, thoughts {t.thoughts:,}; {t.requests:,} requests"
+        f"{day}: {t.tokens:,} tokens: prompt {t.prompt_tokens:,} "
+        f"(cached {t.cached_tokens:,}), output {t.output_tokens:,}, "
+        f"thoughts {t.thoughts_tokens:,}; {t.requests:,} requests"
     )
 
 
@@ -74,10 +81,10 @@ def _usd(micro_usd: int) -> str:
 
 
 def _charts(key: KeyUsage, days: Sequence[str]) -> list[tuple[str, str, str]]:
-    per_day = [(day, key.days.get(day, Totals())) for day in days]
+    per_day = [(day, key.days.get(day, NOTHING)) for day in days]
     labels = _day_labels(days)
     tokens = [
-        Column(day, *label, t.stack(), _token_tip(day, t))
+        Column(day, *label, token_stack(t), _token_tip(day, t))
         for (day, t), label in zip(per_day, labels)
     ]
     usd = [
@@ -134,7 +141,7 @@ def _charts(key: KeyUsage, days: Sequence[str]) -> list[tuple[str, str, str]]:
 
 def _key_section(key: KeyUsage, days: Sequence[str]) -> str:
     t = key.total
-    cached = f" ({format_count(t.cached)} cached)" if t.cached else ""
+    cached = f" ({format_count(t.cached_tokens)} cached)" if t.cached_tokens else ""
     sums = (
         f"{format_usd(t.micro_usd)} · {format_count(t.tokens)} tokens{cached} · "
         f"{format_count(t.requests)} requests · "
@@ -159,7 +166,7 @@ def _tile(name: str, shown: str, exact: str) -> str:
 
 
 def _header(keys: list[KeyUsage], days: Sequence[str], generated_at: datetime) -> str:
-    total = Totals.sum(key.total for key in keys)
+    total = UsageRecord.total(key.total for key in keys)
     span = f"{len(days)} UTC day{'s' if len(days) != 1 else ''}"
     tiles = (
         _tile("USD", format_usd(total.micro_usd), _usd(total.micro_usd))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -99,6 +99,24 @@ class UsageRecord:
     micro_usd: int = 0
 
     COUNTS = tuple(STORED_COUNTS)
+
+    @classmethod
+    def total(
+        cls,
+        rows: Iterable[UsageRecord],
+        key_id: str = "",
+        day: str = "",
+        model: str = "",
+    ) -> UsageRecord:
+        """One record whose counts are the sums of `rows`' (named as given)."""
+        rows = list(rows)
+        sums = {name: sum(getattr(r, name) for r in rows) for name in cls.COUNTS}
+        return cls(key_id, day, model, **sums)
+
+    @property
+    def tokens(self) -> int:
+        """Prompt (cached included), output and thoughts tokens."""
+        return self.prompt_tokens + self.output_tokens + self.thoughts_tokens
 
     def counts(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.COUNTS}
