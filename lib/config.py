@@ -153,13 +153,17 @@ def _upstream_list(env: Mapping[str, str], upstream: str) -> tuple[UpstreamSpec,
     return specs
 
 
+def _vertex_project(env: Mapping[str, str]) -> str:
+    """The single Vertex upstream's project: STREAMGATE_VERTEX_PROJECT, else the function's own."""
+    return env.get("STREAMGATE_VERTEX_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT", "")
+
+
 def _single(env: Mapping[str, str], upstream: str) -> UpstreamSpec:
     if upstream == "vertex":
         return UpstreamSpec(
             "vertex",
             "vertex",
-            project=env.get("STREAMGATE_VERTEX_PROJECT")
-            or env.get("GOOGLE_CLOUD_PROJECT", ""),
+            project=_vertex_project(env),
             location=env.get("STREAMGATE_VERTEX_LOCATION", "") or UpstreamSpec.location,
             base_url=env.get("STREAMGATE_VERTEX_BASE_URL", ""),
         )
@@ -177,7 +181,6 @@ def _single(env: Mapping[str, str], upstream: str) -> UpstreamSpec:
 class Settings:
     """Everything the gateway reads from its environment."""
 
-    upstream: str = "echo"
     # The ordered upstream list (STREAMGATE_UPSTREAMS, or the single upstream as a list of one).
     upstreams: tuple[UpstreamSpec, ...] = (UpstreamSpec("echo", "echo"),)
     keys_source: str = ""
@@ -203,14 +206,13 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Settings from `env`; an unset or empty variable keeps the field's default above."""
         d = cls()
-        upstream = env.get("STREAMGATE_UPSTREAM", "") or d.upstream
+        upstream = env.get("STREAMGATE_UPSTREAM", "") or "echo"
         if upstream not in UPSTREAMS:
             raise ConfigError(
                 f"STREAMGATE_UPSTREAM must be one of {', '.join(UPSTREAMS)}"
             )
         origins = env.get("STREAMGATE_CORS_ORIGINS", "")
         return cls(
-            upstream=upstream,
             upstreams=_upstream_list(env, upstream),
             keys_source=env.get("STREAMGATE_KEYS", ""),
             keys_ttl_s=_number(env, "STREAMGATE_KEYS_TTL_S", d.keys_ttl_s),
@@ -222,8 +224,7 @@ class Settings:
             echo_delay_ms=_number(
                 env, "STREAMGATE_ECHO_DELAY_MS", d.echo_delay_ms, int
             ),
-            trace_project=env.get("STREAMGATE_VERTEX_PROJECT")
-            or env.get("GOOGLE_CLOUD_PROJECT", ""),
+            trace_project=_vertex_project(env),
             connect_timeout_s=_number(
                 env, "STREAMGATE_CONNECT_TIMEOUT_S", d.connect_timeout_s
             ),
