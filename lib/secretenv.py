@@ -38,21 +38,20 @@ def _read_secret(variable: str, reference: str, env: Mapping[str, str]) -> str:
     return value
 
 
-def _fetch(variable: str, env: Mapping[str, str]) -> str:
-    """The secret's value, read once per process."""
-    reference = env[variable]
+def _secret(variable: str, reference: str, env: Mapping[str, str]) -> str:
+    """The value of the secret `reference` (named by `variable`), read once per process."""
     return shared(f"secret:{reference}", lambda: _read_secret(variable, reference, env))
+
+
+def _fetch(variable: str, env: Mapping[str, str]) -> str:
+    return _secret(variable, env[variable], env)
 
 
 def upstream_key(spec: UpstreamSpec, env: Mapping[str, str]) -> str:
     """A listed Gemini upstream's API key: from the variable it names, or its secret (read once)."""
     if not spec.api_key_secret:
         return env.get(spec.api_key_env, "")
-    reference, variable = spec.api_key_secret, f"apiKeySecret of upstream {spec.name}"
-    return shared(
-        f"secret:{reference}",
-        lambda: _read_secret(variable, reference, env),
-    )
+    return _secret(f"apiKeySecret of upstream {spec.name}", spec.api_key_secret, env)
 
 
 def _credentials_file(env: Mapping[str, str]) -> str:
