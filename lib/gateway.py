@@ -26,7 +26,6 @@ from lib.exchange import (
 from lib.framing import CONTENT_TYPES, UNARY, choose_framing
 from lib.keys.cache import KeyCache
 from lib.keys.document import ApiKey
-from lib.limits.estimate import TokenEstimate
 from lib.limits.limiter import Limiter
 from lib.relay import Relayed, Spend, relay_stream, relay_unary
 from lib.requestlog import RequestLog, configure_logging, trace_fields
@@ -101,13 +100,11 @@ class Gateway:
             h: req.headers[h] for h in FORWARD_REQUEST_HEADERS if h in req.headers
         }
         limiter = self.limiter
-        # Counting generates nothing: it counts against requests per minute, not token budgets.
-        estimate = (
-            TokenEstimate(0, 0)
-            if target.verb in COUNTING_VERBS
-            else limiter.estimate(body, key.limits)
-        )
-        admission = await limiter.admit(key.id, key.limits, log.model, estimate)
+        if target.verb in COUNTING_VERBS:
+            admission = await limiter.admit_count(key.id, key.limits, log.model)
+        else:
+            estimate = limiter.estimate(body, key.limits)
+            admission = await limiter.admit(key.id, key.limits, log.model, estimate)
         call = UpstreamCall(target, model, body, framing, forwarded, key.id)
         try:
             opened = await self.upstreams.start(call, log.upstreams)

@@ -85,6 +85,15 @@ class Limiter:
             raise QuotaExceeded(key_id, refused, admission.states())
         return admission
 
+    async def admit_count(
+        self, key_id: str, limits: Limits, model: str, now: datetime | None = None
+    ) -> Admission:
+        """Admit a call that counts or tokenizes: it generates nothing, so it is held to the key's
+        request limits and charged no tokens or USD, even when a token or USD budget is spent."""
+        return await self.admit(
+            key_id, limits.without_budgets(), model, TokenEstimate(0, 0), now
+        )
+
     async def renew(self, admission: Admission, now: datetime | None = None) -> bool:
         """Extend the admission's stream lease (call every few seconds); False if there is none or it lapsed."""
         lease = admission.lease()

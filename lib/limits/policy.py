@@ -146,6 +146,12 @@ class Limits:
             values[_ATTRS[name]] = value
         return Limits(**values)
 
+    def without_budgets(self) -> Limits:
+        """Only the request limits (per minute, concurrency): what a call that generates nothing is
+        held to, whatever the key's token and USD limits have left."""
+        spent = [q.field for q in QUOTAS if q.usd or q in TOKEN_QUOTAS]
+        return self.replace(dict.fromkeys(spent))
+
 
 _ATTRS = {
     "requestsPerMinute": "requests_per_minute",

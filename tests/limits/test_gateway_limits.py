@@ -23,7 +23,7 @@ from tests.support.redis_server import RedisServer
 
 KEY = {
     name: f"sg_limits-{name}-" + "E" * 32
-    for name in ("rpm", "tpm", "lease", "day", "old")
+    for name in ("rpm", "tpm", "lease", "day", "count", "old")
 }
 SECRETS.update(KEY.values())
 PATH = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
@@ -39,6 +39,7 @@ def _document() -> dict:
         "tpm": {"tokensPerMinute": 1000},
         "lease": {"concurrentStreams": 1},
         "day": {"tokensPerDay": 1_000_000},
+        "count": {"requestsPerMinute": 3, "tokensPerDay": 5},
     }
     keys = [
         {"id": f"lim-{name}", "sha256": hash_key(KEY[name]), "limits": limit}
@@ -205,6 +206,39 @@ def test_a_killed_instance_frees_its_stream_lease_within_the_ttl(
 
 def test_an_expired_key_gets_401_saying_so(gateways):
     resp = _post(gateways[0], KEY["old"])
+    assert resp.status_code == 401
+    assert "expired" in resp.json()["error"]["message"]
+
+
+def _count(gw, key: str) -> requests.Response:
+    return requests.post(
+        gw.url(PATH.replace("streamGenerateContent", "countTokens")),
+        json=BODY,
+        headers={"x-goog-api-key": key},
+        timeout=30,
+    )
+
+
+def test_counting_tokens_counts_against_requests_per_minute_not_token_budgets(gateways):
+    key = KEY["count"]
+    # One stream spends more than the day's 5 tokens (its reservation was capped to them).
+    long = {**BODY, "contents": [{"parts": [{"text": "count me " * 10}]}]}
+    assert _post(gateways[0], key, long).status_code == 200
+    spent = _post(gateways[1], key)
+    assert spent.status_code == 429 and "TokensPerDay" in spent.text
+    # Counting generates nothing: the spent budget does not refuse it, the minute's requests do.
+    counted = [_count(gw, key) for gw in gateways[:2]]
+    assert [r.status_code for r in counted] == [200, 200]
+    assert all(r.json()["totalTokens"] > 0 for r in counted)
+    refused = _count(gateways[2], key)
+    assert refused.status_code == 429
+    quota = refused.json()["error"]["details"]
+    assert "RequestsPerMinutePerKey" in json.dumps(quota)
+    assert "TokensPerDay" not in json.dumps(quota)
+
+
+def test_an_expired_key_cannot_count_tokens(gateways):
+    resp = _count(gateways[0], KEY["old"])
     assert resp.status_code == 401
     assert "expired" in resp.json()["error"]["message"]
 

@@ -116,6 +116,33 @@ def test_a_usd_budget_on_a_model_without_a_price_is_403_naming_the_model():
         asyncio.run(scenario())
 
 
+def test_counting_is_held_to_the_request_limits_only_and_charged_nothing():
+    """countTokens on a model without a price, under a USD budget: no 403, and no budget is charged;
+    the per-minute requests are, and refuse the third."""
+    limits = parse_limits({"usdPerDay": 1, "tokensPerDay": 5, "requestsPerMinute": 2})
+
+    async def scenario() -> list[object]:
+        limiter = Limiter(MemoryStore())
+        seen: list[object] = []
+        for _ in range(3):
+            try:
+                admission = await limiter.admit_count("c", limits, "endpoints/42", NOW)
+            except QuotaExceeded as refused:
+                seen.append(refused.quota_ids)
+                continue
+            seen.append(sorted(c.name.split(":")[0] for c in admission.checks))
+            await limiter.settle(admission, None, now=NOW)
+        usage = await limiter.usage("c", 1, NOW)
+        return [*seen, [(u.requests, u.prompt_tokens, u.micro_usd) for u in usage]]
+
+    assert asyncio.run(scenario()) == [
+        ["rpm"],
+        ["rpm"],
+        ["RequestsPerMinutePerKey"],
+        [(2, 0, 0)],
+    ]
+
+
 def test_a_key_without_limits_reaches_the_store_only_to_record_usage():
     store = CountingStore()
 
